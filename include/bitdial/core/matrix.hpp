@@ -1,0 +1,144 @@
+// bitdial/core/matrix.hpp — non-owning row-major matrix views, scale granularity, and the
+// quantized-matrix container every integer quantizer returns.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <vector>
+
+#include "bitdial/core/error.hpp"
+
+namespace bitdial {
+
+/// Row-major view: element (r, c) at data[r * stride + c]. Copies nothing.
+template <class T>
+struct matrix_view {
+  T* data = nullptr;
+  std::size_t rows = 0;
+  std::size_t cols = 0;
+  std::size_t stride = 0;  // elements between row starts; >= cols
+
+  constexpr matrix_view() = default;
+  constexpr matrix_view(T* d, std::size_t r, std::size_t c) : data(d), rows(r), cols(c), stride(c) {}
+  constexpr matrix_view(T* d, std::size_t r, std::size_t c, std::size_t s)
+      : data(d), rows(r), cols(c), stride(s) {}
+  /// Implicit T -> const T.
+  template <class U, class = std::enable_if_t<std::is_same_v<const U, T> && !std::is_same_v<U, T>>>
+  constexpr matrix_view(const matrix_view<U>& o) : data(o.data), rows(o.rows), cols(o.cols), stride(o.stride) {}
+
+  constexpr T& operator()(std::size_t r, std::size_t c) const noexcept { return data[r * stride + c]; }
+  constexpr std::span<T> row(std::size_t r) const noexcept { return {data + r * stride, cols}; }
+  constexpr std::size_t size() const noexcept { return rows * cols; }
+  constexpr bool empty() const noexcept { return rows == 0 || cols == 0; }
+};
+
+using const_matrix = matrix_view<const float>;
+
+namespace detail {
+
+/// Multiplies sizes, failing cleanly instead of wrapping.
+inline std::size_t checked_mul(std::size_t a, std::size_t b, const char* where, const char* what) {
+  BITDIAL_REQUIRE(b == 0 || a <= std::numeric_limits<std::size_t>::max() / b, where, ": ", what,
+                  " = ", a, " x ", b, ": size overflows");
+  return a * b;
+}
+
+inline void check_view(const_matrix m, const char* where, const char* name) {
+  BITDIAL_REQUIRE(m.rows > 0 && m.cols > 0, where, ": ", name, " shape = ", m.rows, "x", m.cols,
+                  ": must not be empty");
+  BITDIAL_REQUIRE(m.data != nullptr, where, ": ", name, ".data = null");
+  BITDIAL_REQUIRE(m.stride >= m.cols, where, ": ", name, ".stride = ", m.stride, ": less than cols = ",
+                  m.cols);
+  checked_mul(m.rows, m.stride, where, name);
+}
+
+/// Rejects NaN/Inf with the position of the first offender.
+inline void check_finite(const_matrix m, const char* where, const char* name) {
+  for (std::size_t r = 0; r < m.rows; ++r)
+    for (std::size_t c = 0; c < m.cols; ++c)
+      BITDIAL_REQUIRE(std::isfinite(m(r, c)), where, ": ", name, "(", r, ", ", c, ") = ", m(r, c),
+                      ": must be finite");
+}
+
+inline void check_finite(std::span<const float> v, const char* where, const char* name) {
+  BITDIAL_REQUIRE(!v.empty(), where, ": ", name, ": empty span");
+  for (std::size_t i = 0; i < v.size(); ++i)
+    BITDIAL_REQUIRE(std::isfinite(v[i]), where, ": ", name, "[", i, "] = ", v[i], ": must be finite");
+}
+
+}  // namespace detail
+
+/// Which elements share one scale (and zero point).
+///   per_tensor: one for the whole matrix; per_row: one per output channel;
+///   per_group: one per G consecutive elements of a row (G must divide cols).
+struct granularity {
+  enum class kind : std::uint8_t { per_tensor, per_row, per_group };
+  kind k = kind::per_row;
+  std::size_t group = 0;  // only for per_group
+
+  static constexpr granularity per_tensor() noexcept { return {kind::per_tensor, 0}; }
+  static constexpr granularity per_row() noexcept { return {kind::per_row, 0}; }
+  static constexpr granularity per_group(std::size_t g) noexcept { return {kind::per_group, g}; }
+
+  /// Elements of one row that share a scale, given the row length.
+  constexpr std::size_t group_len(std::size_t cols) const noexcept {
+    return k == kind::per_group ? group : cols;
+  }
+  constexpr std::size_t groups_per_row(std::size_t cols) const noexcept {
+    return k == kind::per_group ? cols / group : 1;
+  }
+  constexpr std::size_t count(std::size_t rows, std::size_t cols) const noexcept {
+    return k == kind::per_tensor ? 1 : rows * groups_per_row(cols);
+  }
+  /// Index of the scale that element (r, c) uses.
+  constexpr std::size_t index(std::size_t r, std::size_t c, std::size_t cols) const noexcept {
+    switch (k) {
+      case kind::per_tensor: return 0;
+      case kind::per_row: return r;
+      case kind::per_group: return r * (cols / group) + c / group;
+    }
+    return 0;
+  }
+
+  void validate(std::size_t cols, const char* where) const {
+    if (k != kind::per_group) return;
+    BITDIAL_REQUIRE(group > 0, where, ": group = 0: group size must be positive");
+    BITDIAL_REQUIRE(cols % group == 0, where, ": group = ", group, ": does not divide K = ", cols);
+  }
+  friend constexpr bool operator==(const granularity&, const granularity&) = default;
+};
+
+/// Integer codes plus the affine parameters that give them meaning:
+///   x̂(r, c) = scales[g] * (codes(r, c) - zero_points[g]),  g = gran.index(r, c, cols)
+/// `zero_points` is empty for symmetric quantizers. Code is int8_t (signed) or uint8_t (unsigned).
+template <class Code>
+struct quantized_matrix {
+  static_assert(std::is_integral_v<Code> && sizeof(Code) == 1, "bitdial: codes are 8-bit integers");
+  std::size_t rows = 0;
+  std::size_t cols = 0;
+  int bits = 8;
+  granularity gran;
+  std::vector<Code> codes;                // rows * cols, row-major
+  std::vector<float> scales;              // gran.count(rows, cols)
+  std::vector<std::int32_t> zero_points;  // empty, or gran.count(rows, cols)
+
+  std::int32_t code(std::size_t r, std::size_t c) const noexcept { return codes[r * cols + c]; }
+  std::size_t scale_index(std::size_t r, std::size_t c) const noexcept { return gran.index(r, c, cols); }
+  float dequantize(std::size_t r, std::size_t c) const noexcept {
+    const std::size_t g = scale_index(r, c);
+    const std::int32_t z = zero_points.empty() ? 0 : zero_points[g];
+    return scales[g] * static_cast<float>(code(r, c) - z);
+  }
+  /// Dequantizes the whole matrix (row-major).
+  std::vector<float> dequantize() const {
+    std::vector<float> out(rows * cols);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < cols; ++c) out[r * cols + c] = dequantize(r, c);
+    return out;
+  }
+};
+
+}  // namespace bitdial
