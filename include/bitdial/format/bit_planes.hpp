@@ -1,0 +1,268 @@
+// bitdial/format/bit_planes.hpp — the bit-plane stack: one stored B-bit master, readable at any
+// width by touching only the planes that width needs.
+//
+// A master code q (B <= 8 bits; signed two's complement or unsigned) is split into B planes,
+// plane i holding bit i of every code. Planes are stored MSB first, so "the top b planes" — all a
+// truncated b-bit view needs — are a prefix of each row block and a GEMV at b bits reads
+// b/B of the bytes.
+//
+// Layout `tile32x16` (the format every bit-sliced kernel consumes):
+//
+//   buffer = [row block 0][row block 1]...            row block = 32 rows (last one zero-padded)
+//   row block = [plane B-1][plane B-2]...[plane 0]    MSB first; each plane = k_chunks tiles
+//   plane     = [tile 0][tile 1]...[tile k_chunks-1]  tile = 16 K of 32 rows = 64 bytes, 64-B aligned
+//
+//   tile byte p (0..63), for row-in-block r and K-in-chunk k:
+//
+//        bit:   7    6    5    4    3    2    1    0
+//            +----+----+----+----+----+----+----+----+
+//   byte p = | row 16+p/4, K 4g+3..4g | row p/4, K 4g+3..4g |     g = p % 4 (K-group in chunk)
+//            +----+----+----+----+----+----+----+----+
+//              high nibble            low nibble       (bit t of a nibble = K offset 4g + t)
+//
+//   so p = 4·(r mod 16) + k/4 and the bit is 4·(r/16) + k mod 4. One 64-byte load is one plane of
+//   32 rows × 16 K; the 4 bytes that vpdpbusd sums into one int32 lane are the 4 K-groups of the
+//   same row, so a lane accumulates one row (PERF.md describes the lookup kernel this serves).
+//   K is zero-padded to a multiple of 16 and rows to a multiple of 32; a zero code has no set bit
+//   in any plane, so padding never contributes to a dot product.
+//
+// Per-group scales (and zero points, for unsigned masters) are stored once for the master; what a
+// b-bit view needs (s·2^k, midpoint terms, carries) is derived from them, never stored per width.
+// `plane_ones(r, g, i)` = number of set bits of plane i in scale group g of row r, counted at pack
+// time: Σ_c q(r,c) over a group is Σ_i c_i·ones_i, which zero-point corrections need.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+#include "bitdial/core/aligned_buffer.hpp"
+#include "bitdial/core/bits.hpp"
+#include "bitdial/core/matrix.hpp"
+
+namespace bitdial {
+
+/// Geometry of the tile32x16 layout for a rows x cols master of `planes` bits.
+struct tile32x16 {
+  static constexpr std::size_t rows_per_block = 32;
+  static constexpr std::size_t k_per_tile = 16;
+  static constexpr std::size_t tile_bytes = 64;
+
+  std::size_t rows = 0;
+  std::size_t cols = 0;
+  std::size_t planes = 0;
+
+  constexpr std::size_t row_blocks() const noexcept { return (rows + rows_per_block - 1) / rows_per_block; }
+  constexpr std::size_t k_tiles() const noexcept { return (cols + k_per_tile - 1) / k_per_tile; }
+  /// Bytes of one plane of one row block.
+  constexpr std::size_t plane_bytes() const noexcept { return k_tiles() * tile_bytes; }
+  constexpr std::size_t block_bytes() const noexcept { return planes * plane_bytes(); }
+  constexpr std::size_t total_bytes() const noexcept { return row_blocks() * block_bytes(); }
+  /// Byte offset of plane `bit` (0 = LSB) of row block `rb`.
+  constexpr std::size_t plane_offset(std::size_t rb, int bit) const noexcept {
+    return rb * block_bytes() + (planes - 1 - static_cast<std::size_t>(bit)) * plane_bytes();
+  }
+  /// Bytes a kernel reads when it uses `used_planes` planes of every row block.
+  constexpr std::size_t bytes_for_planes(std::size_t used_planes) const noexcept {
+    return row_blocks() * used_planes * plane_bytes();
+  }
+  /// Position of (row-in-block r, K-in-tile k) inside a tile: byte index and bit index.
+  static constexpr std::size_t byte_of(std::size_t r, std::size_t k) noexcept { return 4 * (r % 16) + k / 4; }
+  static constexpr unsigned bit_of(std::size_t r, std::size_t k) noexcept {
+    return static_cast<unsigned>(4 * (r / 16) + k % 4);
+  }
+};
+
+namespace detail {
+
+/// Gathers bit `bit` of four code bytes packed in w (byte j = code j) into a nibble (bit j).
+constexpr std::uint32_t gather_nibble(std::uint32_t w, int bit) noexcept {
+  const std::uint64_t ones = (w >> bit) & 0x01010101u;
+  return static_cast<std::uint32_t>((ones * 0x01020408ull) >> 24) & 0xFu;
+}
+/// Inverse: spreads a nibble back to bit 0 of four bytes.
+constexpr std::uint32_t spread_nibble(std::uint32_t nib) noexcept {
+  return static_cast<std::uint32_t>((nib * 0x00204081u) & 0x01010101u);
+}
+
+}  // namespace detail
+
+/// One stored master in tile32x16 bit-plane form, with its scales, zero points and plane counts.
+class bit_plane_stack {
+ public:
+  bit_plane_stack() = default;
+
+  /// Packs a signed two's-complement master (codes in [-2^(B-1), 2^(B-1)-1], B = m.bits).
+  static bit_plane_stack pack(const quantized_matrix<std::int8_t>& m) { return pack_impl(m, true); }
+  /// Packs an unsigned master (codes in [0, 2^B - 1]) with its zero points.
+  static bit_plane_stack pack(const quantized_matrix<std::uint8_t>& m) { return pack_impl(m, false); }
+
+  /// Rebuilds the master exactly (Code must match signedness).
+  template <class Code>
+  quantized_matrix<Code> unpack() const {
+    BITDIAL_REQUIRE(std::is_signed_v<Code> == signed_, "bit_plane_stack::unpack: Code signedness = ",
+                    std::is_signed_v<Code> ? "signed" : "unsigned", ": does not match the stored master");
+    quantized_matrix<Code> m;
+    m.rows = geo_.rows;
+    m.cols = geo_.cols;
+    m.bits = bits_;
+    m.gran = gran_;
+    m.scales = scales_;
+    m.zero_points = zero_points_;
+    m.codes.resize(geo_.rows * geo_.cols);
+    for (std::size_t r = 0; r < geo_.rows; ++r)
+      for (std::size_t c = 0; c < geo_.cols; ++c) m.codes[r * geo_.cols + c] = static_cast<Code>(code(r, c));
+    return m;
+  }
+
+  /// Code of element (r, c) read back from the planes (slow; for references and tests).
+  std::int32_t code(std::size_t r, std::size_t c) const noexcept {
+    const std::size_t rb = r / tile32x16::rows_per_block, rr = r % tile32x16::rows_per_block;
+    const std::size_t t = c / tile32x16::k_per_tile, kk = c % tile32x16::k_per_tile;
+    const std::size_t byte = t * tile32x16::tile_bytes + tile32x16::byte_of(rr, kk);
+    const unsigned bit = tile32x16::bit_of(rr, kk);
+    std::uint32_t u = 0;
+    for (int i = 0; i < bits_; ++i)
+      u |= ((std::to_integer<std::uint32_t>(planes_.data()[geo_.plane_offset(rb, i) + byte]) >> bit) & 1u) << i;
+    if (signed_ && (u >> (bits_ - 1)) & 1u) return static_cast<std::int32_t>(u) - (std::int32_t{1} << bits_);
+    return static_cast<std::int32_t>(u);
+  }
+
+  const tile32x16& layout() const noexcept { return geo_; }
+  std::size_t rows() const noexcept { return geo_.rows; }
+  std::size_t cols() const noexcept { return geo_.cols; }
+  int master_bits() const noexcept { return bits_; }
+  bool is_signed() const noexcept { return signed_; }
+  const granularity& gran() const noexcept { return gran_; }
+  std::span<const float> scales() const noexcept { return scales_; }
+  std::span<const std::int32_t> zero_points() const noexcept { return zero_points_; }
+  /// Start of plane `bit` of row block `rb` (64-byte aligned).
+  const std::byte* plane(std::size_t rb, int bit) const noexcept { return planes_.data() + geo_.plane_offset(rb, bit); }
+  std::span<const std::byte> bytes() const noexcept { return {planes_.data(), planes_.size()}; }
+  /// Set bits of plane `bit` in scale group g of row r.
+  std::uint32_t plane_ones(std::size_t r, std::size_t g, int bit) const noexcept {
+    return ones_[(r * groups_per_row_ + g) * static_cast<std::size_t>(bits_) + static_cast<std::size_t>(bit)];
+  }
+  std::size_t groups_per_row() const noexcept { return groups_per_row_; }
+  /// Σ codes of scale group g of row r (two's complement plane weights for signed masters).
+  std::int64_t group_code_sum(std::size_t r, std::size_t g) const noexcept {
+    std::int64_t s = 0;
+    for (int i = 0; i < bits_; ++i) {
+      const std::int64_t w = (signed_ && i == bits_ - 1) ? -(std::int64_t{1} << i) : (std::int64_t{1} << i);
+      s += w * plane_ones(r, g, i);
+    }
+    return s;
+  }
+
+  /// Reassembles a stack from serialized parts; validates every size (used by the file reader).
+  static bit_plane_stack from_parts(std::size_t rows, std::size_t cols, int bits, bool is_signed, granularity gran,
+                                    std::vector<float> scales, std::vector<std::int32_t> zero_points,
+                                    aligned_buffer planes) {
+    bit_plane_stack s;
+    s.init_geometry(rows, cols, bits, is_signed, gran, "bit_plane_stack::from_parts");
+    BITDIAL_REQUIRE(scales.size() == gran.count(rows, cols), "bit_plane_stack::from_parts: scales.size() = ", scales.size(),
+                    ": expected ", gran.count(rows, cols));
+    BITDIAL_REQUIRE(zero_points.empty() || zero_points.size() == scales.size(),
+                    "bit_plane_stack::from_parts: zero_points.size() = ", zero_points.size(), ": expected 0 or ",
+                    scales.size());
+    BITDIAL_REQUIRE(planes.size() == s.geo_.total_bytes(), "bit_plane_stack::from_parts: plane bytes = ", planes.size(),
+                    ": expected ", s.geo_.total_bytes());
+    s.scales_ = std::move(scales);
+    s.zero_points_ = std::move(zero_points);
+    s.planes_ = std::move(planes);
+    s.count_ones();
+    return s;
+  }
+
+ private:
+  void init_geometry(std::size_t rows, std::size_t cols, int bits, bool is_signed, granularity gran, const char* where) {
+    BITDIAL_REQUIRE(rows > 0 && cols > 0, where, ": shape = ", rows, "x", cols, ": must not be empty");
+    detail::checked_bits(bits, where, "master bits");
+    gran.validate(cols, where);
+    geo_ = tile32x16{rows, cols, static_cast<std::size_t>(bits)};
+    // rows_padded * k_padded * bits / 8 must fit: check through the padded element count.
+    detail::checked_mul(geo_.row_blocks() * tile32x16::rows_per_block, geo_.k_tiles() * tile32x16::k_per_tile, where,
+                        "padded rows x cols");
+    bits_ = bits;
+    signed_ = is_signed;
+    gran_ = gran;
+    groups_per_row_ = gran.k == granularity::kind::per_group ? gran.groups_per_row(cols) : 1;
+  }
+
+  template <class Code>
+  static bit_plane_stack pack_impl(const quantized_matrix<Code>& m, bool is_signed) {
+    constexpr const char* where = "bit_plane_stack::pack";
+    bit_plane_stack s;
+    s.init_geometry(m.rows, m.cols, m.bits, is_signed, m.gran, where);
+    BITDIAL_REQUIRE(m.codes.size() == m.rows * m.cols, where, ": codes.size() = ", m.codes.size(), ": expected ",
+                    m.rows * m.cols);
+    BITDIAL_REQUIRE(m.scales.size() == m.gran.count(m.rows, m.cols), where, ": scales.size() = ", m.scales.size(),
+                    ": expected ", m.gran.count(m.rows, m.cols));
+    const std::int32_t lo = is_signed ? signed_min(m.bits) : 0;
+    const std::int32_t hi = is_signed ? signed_max(m.bits) : unsigned_max(m.bits);
+    for (std::size_t i = 0; i < m.codes.size(); ++i)
+      BITDIAL_REQUIRE(m.codes[i] >= lo && m.codes[i] <= hi, where, ": codes[", i, "] = ", int(m.codes[i]),
+                      ": outside the ", m.bits, "-bit range [", lo, ", ", hi, "]");
+    s.scales_ = m.scales;
+    s.zero_points_ = m.zero_points;
+    s.planes_ = aligned_buffer(s.geo_.total_bytes());
+
+    const tile32x16& g = s.geo_;
+    const std::uint32_t mask = static_cast<std::uint32_t>(unsigned_max(m.bits)) * 0x01010101u;
+    std::byte* out = s.planes_.data();
+    // For every row block and K tile: read 4 codes of a row at a time as one word, then emit one
+    // nibble per plane with detail::gather_nibble.
+    for (std::size_t rb = 0; rb < g.row_blocks(); ++rb) {
+      for (std::size_t t = 0; t < g.k_tiles(); ++t) {
+        for (std::size_t rr = 0; rr < tile32x16::rows_per_block; ++rr) {
+          const std::size_t r = rb * tile32x16::rows_per_block + rr;
+          if (r >= m.rows) break;
+          for (std::size_t grp = 0; grp < 4; ++grp) {
+            std::uint32_t w = 0;
+            for (std::size_t j = 0; j < 4; ++j) {
+              const std::size_t c = t * tile32x16::k_per_tile + 4 * grp + j;
+              if (c < m.cols) w |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(m.codes[r * m.cols + c])) << (8 * j);
+            }
+            w &= mask;
+            if (w == 0) continue;
+            const std::size_t byte = t * tile32x16::tile_bytes + 4 * (rr % 16) + grp;
+            const unsigned shift = static_cast<unsigned>(4 * (rr / 16));
+            for (int i = 0; i < m.bits; ++i) {
+              const std::uint32_t nib = detail::gather_nibble(w, i);
+              std::byte& dst = out[g.plane_offset(rb, i) + byte];
+              dst |= static_cast<std::byte>(nib << shift);
+            }
+          }
+        }
+      }
+    }
+    s.count_ones();
+    return s;
+  }
+
+  void count_ones() {
+    ones_.assign(geo_.rows * groups_per_row_ * static_cast<std::size_t>(bits_), 0);
+    const std::size_t glen = gran_.k == granularity::kind::per_group ? gran_.group : geo_.cols;
+    for (std::size_t r = 0; r < geo_.rows; ++r)
+      for (std::size_t c = 0; c < geo_.cols; ++c) {
+        const std::uint32_t u = static_cast<std::uint32_t>(code(r, c)) & static_cast<std::uint32_t>(unsigned_max(bits_));
+        std::uint32_t* o = &ones_[(r * groups_per_row_ + c / glen) * static_cast<std::size_t>(bits_)];
+        for (int i = 0; i < bits_; ++i) o[i] += (u >> i) & 1u;
+      }
+  }
+
+  tile32x16 geo_;
+  int bits_ = 0;
+  bool signed_ = true;
+  granularity gran_;
+  std::size_t groups_per_row_ = 1;
+  std::vector<float> scales_;
+  std::vector<std::int32_t> zero_points_;
+  aligned_buffer planes_;
+  std::vector<std::uint32_t> ones_;  // [row][group][plane]
+};
+
+}  // namespace bitdial
