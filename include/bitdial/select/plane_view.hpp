@@ -1,0 +1,143 @@
+// bitdial/select/plane_view.hpp — "this stored master at width b": a non-owning, O(1) description
+// of a bit-plane stack served under one derivation rule, and the exact b-bit semantics it denotes.
+//
+// With B = master bits, b = served bits, k = B − b and q the master code (SEMANTICS.md §2–3):
+//
+//   truncate          q_b = q >> k                        (arithmetic shift; floor)
+//                     x̂ = s·(2^k·q_b + m_k − z),  m_k = (2^k − 1)/2 (midpoint, default) or 0 (floor)
+//   round_half_up     q_b = clamp((q >> k) + bit_{k−1}(q), −2^(b−1), 2^(b−1) − 1),  x̂ = (s·2^k)·q_b
+//   round_half_even   q_b = clamp(RNE(q / 2^k), −2^(b−1), 2^(b−1) − 1),             x̂ = (s·2^k)·q_b
+//
+// s and z are the master's per-group scale and zero point (z = 0 for signed masters). Double rounding
+// is defined for signed masters only. Every product above has an exact inner term (an integer or
+// half-integer below 2^9 times a power of two), so x̂ is one float rounding of the exact real and is
+// bit-identical however a kernel orders the factors.
+//
+// Planes a kernel must read per width (what the cost of a view is):
+//   truncate          b planes (the top b)
+//   round_half_up     b + 1 planes for b < B: the top b plus plane k−1; the clamp is the AND of those
+//                     planes (q_b overflows only when the top b bits are 0 1…1 and bit k−1 is set)
+//   round_half_even   all B planes for b < B: a tie (bit k−1 set, bits k−2..0 clear) is only visible
+//                     in the low planes. Served as RHU minus a tie plane with weight −1 when bit k is 0.
+//
+// A view holds a pointer to its stack: like std::string_view, it must not outlive it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "bitdial/core/rounding.hpp"
+#include "bitdial/format/bit_planes.hpp"
+
+namespace bitdial {
+
+/// How a b-bit view is derived from the B-bit master.
+enum class serve_rule : std::uint8_t { truncate, round_half_up, round_half_even };
+/// Reconstruction of truncated codes.
+enum class reconstruction : std::uint8_t { midpoint, floor };
+
+inline const char* to_string(serve_rule r) noexcept {
+  switch (r) {
+    case serve_rule::truncate: return "truncate";
+    case serve_rule::round_half_up: return "round_half_up";
+    case serve_rule::round_half_even: return "round_half_even";
+  }
+  return "?";
+}
+
+struct plane_view {
+  const bit_plane_stack* stack = nullptr;
+  int bits = 8;
+  serve_rule rule = serve_rule::truncate;
+  reconstruction recon = reconstruction::midpoint;
+  std::size_t row_begin = 0;  // rows [row_begin, row_end) of the stack; a shard copies nothing
+  std::size_t row_end = 0;
+
+  int master_bits() const noexcept { return stack->master_bits(); }
+  int shift() const noexcept { return stack->master_bits() - bits; }
+  std::size_t rows() const noexcept { return row_end - row_begin; }
+  std::size_t cols() const noexcept { return stack->cols(); }
+
+  /// Served b-bit code of element (r, c); r counts from row_begin.
+  std::int32_t code(std::size_t r, std::size_t c) const noexcept {
+    const std::int32_t q = stack->code(row_begin + r, c);
+    const int k = shift();
+    switch (rule) {
+      case serve_rule::truncate: return q >> k;
+      case serve_rule::round_half_up:
+        return clamp_i32(shift_round(q, k, rounding::half_up), signed_min(bits), signed_max(bits));
+      case serve_rule::round_half_even:
+        return clamp_i32(shift_round(q, k, rounding::half_even), signed_min(bits), signed_max(bits));
+    }
+    return 0;
+  }
+
+  /// Twice the reconstruction offset in units of the master step: x̂ = s·(2^k·q_b + offset2/2).
+  /// Integer, so kernels fold it into the epilogue exactly: 2·m_k − 2·z.
+  std::int64_t offset2(std::size_t group_index) const noexcept {
+    const std::int64_t z = stack->zero_points().empty() ? 0 : stack->zero_points()[group_index];
+    const std::int64_t mid =
+        (rule == serve_rule::truncate && recon == reconstruction::midpoint) ? (std::int64_t{1} << shift()) - 1 : 0;
+    return mid - 2 * z;
+  }
+
+  /// Exact b-bit dequantized value of element (r, c) (see the header comment).
+  float dequantize(std::size_t r, std::size_t c) const noexcept {
+    const std::size_t g = stack->gran().index(row_begin + r, c, cols());
+    const float s = stack->scales()[g];
+    const std::int64_t twice = (std::int64_t{code(r, c)} << (shift() + 1)) + offset2(g);
+    return s * (static_cast<float>(twice) * 0.5f);
+  }
+
+  /// Planes a kernel reads for this view (see the table in the header comment).
+  int planes_used() const noexcept {
+    if (bits == master_bits()) return bits;
+    switch (rule) {
+      case serve_rule::truncate: return bits;
+      case serve_rule::round_half_up: return bits + 1;
+      case serve_rule::round_half_even: return master_bits();
+    }
+    return master_bits();
+  }
+  /// Weight bytes a kernel reads for the rows of this view (whole row blocks).
+  std::size_t bytes_read() const noexcept {
+    const tile32x16& g = stack->layout();
+    if (rows() == 0) return 0;
+    const std::size_t blocks = (row_end - 1) / tile32x16::rows_per_block - row_begin / tile32x16::rows_per_block + 1;
+    return blocks * static_cast<std::size_t>(planes_used()) * g.plane_bytes();
+  }
+};
+
+namespace detail {
+
+inline plane_view make_view(const bit_plane_stack& s, int bits, serve_rule rule, reconstruction recon,
+                            std::size_t row_begin, std::size_t row_end, const char* where) {
+  BITDIAL_REQUIRE(s.rows() > 0, where, ": the stack is empty");
+  BITDIAL_REQUIRE(bits >= 1 && bits <= s.master_bits(), where, ": bits = ", bits, ": must be in 1..",
+                  s.master_bits(), " (the master width)");
+  BITDIAL_REQUIRE(rule == serve_rule::truncate || s.is_signed(), where, ": rule = ", to_string(rule),
+                  ": double rounding needs a signed master");
+  BITDIAL_REQUIRE(row_begin < row_end && row_end <= s.rows(), where, ": rows = [", row_begin, ", ", row_end,
+                  "): must be a non-empty range inside [0, ", s.rows(), ")");
+  return plane_view{&s, bits, rule, recon, row_begin, row_end};
+}
+
+}  // namespace detail
+
+/// The b-bit view of a whole stack.
+inline plane_view view(const bit_plane_stack& s, int bits, serve_rule rule = serve_rule::truncate,
+                       reconstruction recon = reconstruction::midpoint) {
+  return detail::make_view(s, bits, rule, recon, 0, s.rows(), "view");
+}
+
+/// Rows [row_begin, row_end) of a view (tensor-parallel shards). Copies nothing.
+inline plane_view shard(const plane_view& v, std::size_t row_begin, std::size_t row_end) {
+  BITDIAL_REQUIRE(row_begin < row_end && row_end <= v.rows(), "shard: rows = [", row_begin, ", ", row_end,
+                  "): must be a non-empty range inside [0, ", v.rows(), ")");
+  plane_view s = v;
+  s.row_begin = v.row_begin + row_begin;
+  s.row_end = v.row_begin + row_end;
+  return s;
+}
+
+}  // namespace bitdial
