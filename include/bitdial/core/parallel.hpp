@@ -1,0 +1,112 @@
+// bitdial/core/parallel.hpp — a small persistent thread pool and parallel_for for examples,
+// benchmarks and the convenience front door. Engines with their own pool call the kernels' row-
+// range entry points instead; results never depend on how rows are split.
+#pragma once
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace bitdial {
+
+class thread_pool {
+ public:
+  /// `threads` workers in total, the calling thread included (so threads - 1 are spawned).
+  explicit thread_pool(std::size_t threads = std::max(1u, std::thread::hardware_concurrency()))
+      : size_(std::max<std::size_t>(1, threads)) {
+    for (std::size_t i = 1; i < size_; ++i) workers_.emplace_back([this, i] { worker(i); });
+  }
+  thread_pool(const thread_pool&) = delete;
+  thread_pool& operator=(const thread_pool&) = delete;
+  ~thread_pool() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+
+  std::size_t size() const noexcept { return size_; }
+
+  /// Runs fn(task) for task in [0, tasks) over at most `threads` workers (0 = all) and waits.
+  /// Task i goes to worker i % used; the first exception thrown is rethrown here.
+  void run(std::size_t tasks, const std::function<void(std::size_t)>& fn, std::size_t threads = 0) {
+    if (tasks == 0) return;
+    const std::size_t used = std::min(tasks, threads == 0 ? size_ : std::min(threads, size_));
+    if (used == 1) {
+      for (std::size_t t = 0; t < tasks; ++t) fn(t);
+      return;
+    }
+    std::unique_lock<std::mutex> call(call_m_);  // one parallel region at a time
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      fn_ = &fn;
+      tasks_ = tasks;
+      used_ = used;
+      pending_ = used - 1;
+      error_ = nullptr;
+      ++generation_;
+    }
+    cv_.notify_all();
+    run_share(0);
+    std::unique_lock<std::mutex> lk(m_);
+    done_.wait(lk, [&] { return pending_ == 0; });
+    fn_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+  }
+
+  /// The process-wide pool used when no pool is passed.
+  static thread_pool& global() {
+    static thread_pool pool;
+    return pool;
+  }
+
+ private:
+  void run_share(std::size_t id) {
+    try {
+      for (std::size_t t = id; t < tasks_; t += used_) (*fn_)(t);
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(m_);
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+  void worker(std::size_t id) {
+    std::size_t seen = 0;
+    for (;;) {
+      std::unique_lock<std::mutex> lk(m_);
+      cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      if (id >= used_) continue;
+      lk.unlock();
+      run_share(id);
+      lk.lock();
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+
+  std::size_t size_;
+  std::vector<std::thread> workers_;
+  std::mutex m_, call_m_;
+  std::condition_variable cv_, done_;
+  const std::function<void(std::size_t)>* fn_ = nullptr;
+  std::size_t tasks_ = 0, used_ = 0, pending_ = 0, generation_ = 0;
+  bool stop_ = false;
+  std::exception_ptr error_;
+};
+
+/// Splits [0, n) into `chunks` contiguous ranges and runs fn(begin, end) on the pool.
+inline void parallel_for(std::size_t n, std::size_t chunks, const std::function<void(std::size_t, std::size_t)>& fn,
+                         thread_pool& pool = thread_pool::global(), std::size_t threads = 0) {
+  chunks = std::max<std::size_t>(1, std::min(chunks, n));
+  pool.run(
+      chunks, [&](std::size_t i) { fn(n * i / chunks, n * (i + 1) / chunks); }, threads);
+}
+
+}  // namespace bitdial
