@@ -173,6 +173,7 @@ class bit_plane_stack {
     s.scales_ = std::move(scales);
     s.zero_points_ = std::move(zero_points);
     s.planes_ = std::move(planes);
+    s.check_padding("bit_plane_stack::from_parts");
     s.count_ones();
     return s;
   }
@@ -241,6 +242,25 @@ class bit_plane_stack {
     }
     s.count_ones();
     return s;
+  }
+
+  /// Padding (K beyond cols, rows beyond rows) must hold no set bit: kernels rely on it.
+  void check_padding(const char* where) const {
+    const tile32x16& g = geo_;
+    for (std::size_t rb = 0; rb < g.row_blocks(); ++rb)
+      for (int i = 0; i < bits_; ++i) {
+        const std::byte* p = plane(rb, i);
+        for (std::size_t rr = 0; rr < tile32x16::rows_per_block; ++rr) {
+          const std::size_t r = rb * tile32x16::rows_per_block + rr;
+          const std::size_t c0 = r < g.rows ? g.cols : 0;  // first padded column of this row
+          for (std::size_t c = c0; c < g.k_tiles() * tile32x16::k_per_tile; ++c) {
+            const std::size_t t = c / tile32x16::k_per_tile, kk = c % tile32x16::k_per_tile;
+            const auto byte = std::to_integer<unsigned>(p[t * tile32x16::tile_bytes + tile32x16::byte_of(rr, kk)]);
+            BITDIAL_REQUIRE(((byte >> tile32x16::bit_of(rr, kk)) & 1u) == 0, where, ": padding bit set at row ", r,
+                            ", column ", c, ", plane ", i, ": planes do not match the shape");
+          }
+        }
+      }
   }
 
   void count_ones() {

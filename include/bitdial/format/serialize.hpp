@@ -1,0 +1,208 @@
+// bitdial/format/serialize.hpp — a stored bit-plane stack to a file and back.
+//
+// File layout, version 1, all integers little-endian:
+//
+//   offset  size  field
+//   0       8     magic "BITDIAL\0"
+//   8       4     u32 format version (1)
+//   12      4     u32 payload kind (1 = bit_plane_stack, tile32x16 layout)
+//   16      8     u64 rows
+//   24      8     u64 cols
+//   32      4     u32 master bits (1..8)
+//   36      4     u32 flags (bit 0: signed master)
+//   40      4     u32 granularity kind (0 tensor, 1 row, 2 group)
+//   44      4     u32 reserved (0)
+//   48      8     u64 group size (0 unless per group)
+//   56      8     u64 scale count
+//   64      8     u64 zero-point count (0 or the scale count)
+//   72      8     u64 plane bytes (must equal the layout's size for the shape)
+//   80      ...   f32 scales, i32 zero points, plane bytes
+//   end-8   8     u64 FNV-1a 64 checksum of every byte before it
+//
+// The reader checks every field against the others and the file length before it allocates or
+// copies anything, so a truncated, padded or corrupted file is rejected with the field's name and
+// value; it never reads past the end.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "bitdial/format/bit_planes.hpp"
+
+namespace bitdial {
+
+static_assert(std::endian::native == std::endian::little, "bitdial files are little-endian; port the codec");
+
+inline constexpr char file_magic[8] = {'B', 'I', 'T', 'D', 'I', 'A', 'L', '\0'};
+inline constexpr std::uint32_t file_version = 1;
+
+namespace detail {
+
+inline std::uint64_t fnv1a64(const std::uint8_t* p, std::size_t n, std::uint64_t h = 0xcbf29ce484222325ull) noexcept {
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+
+class byte_writer {
+ public:
+  template <class T>
+  void put(const T& v) {
+    const auto* p = reinterpret_cast<const std::uint8_t*>(&v);
+    out_.insert(out_.end(), p, p + sizeof(T));
+  }
+  void put_bytes(const void* p, std::size_t n) {
+    const auto* b = static_cast<const std::uint8_t*>(p);
+    out_.insert(out_.end(), b, b + n);
+  }
+  std::vector<std::uint8_t>& bytes() noexcept { return out_; }
+
+ private:
+  std::vector<std::uint8_t> out_;
+};
+
+class byte_reader {
+ public:
+  byte_reader(const std::uint8_t* p, std::size_t n, const char* where) : p_(p), n_(n), where_(where) {}
+  template <class T>
+  T get(const char* field) {
+    T v;
+    need(sizeof(T), field);
+    std::memcpy(&v, p_ + at_, sizeof(T));
+    at_ += sizeof(T);
+    return v;
+  }
+  const std::uint8_t* take(std::size_t n, const char* field) {
+    need(n, field);
+    const std::uint8_t* r = p_ + at_;
+    at_ += n;
+    return r;
+  }
+  std::size_t remaining() const noexcept { return n_ - at_; }
+
+ private:
+  void need(std::size_t n, const char* field) const {
+    BITDIAL_REQUIRE(n <= n_ - at_, where_, ": ", field, ": file ends at byte ", n_, ", ", n, " more bytes needed at ",
+                    at_, " (truncated file)");
+  }
+  const std::uint8_t* p_;
+  std::size_t n_, at_ = 0;
+  const char* where_;
+};
+
+}  // namespace detail
+
+/// The stack as file bytes (see the layout above).
+inline std::vector<std::uint8_t> serialize(const bit_plane_stack& s) {
+  detail::byte_writer w;
+  w.put_bytes(file_magic, sizeof file_magic);
+  w.put(file_version);
+  w.put(std::uint32_t{1});
+  w.put(std::uint64_t{s.rows()});
+  w.put(std::uint64_t{s.cols()});
+  w.put(static_cast<std::uint32_t>(s.master_bits()));
+  w.put(static_cast<std::uint32_t>(s.is_signed() ? 1 : 0));
+  w.put(static_cast<std::uint32_t>(s.gran().k));
+  w.put(std::uint32_t{0});
+  w.put(std::uint64_t{s.gran().k == granularity::kind::per_group ? s.gran().group : 0});
+  w.put(std::uint64_t{s.scales().size()});
+  w.put(std::uint64_t{s.zero_points().size()});
+  w.put(std::uint64_t{s.bytes().size()});
+  w.put_bytes(s.scales().data(), s.scales().size_bytes());
+  w.put_bytes(s.zero_points().data(), s.zero_points().size_bytes());
+  w.put_bytes(s.bytes().data(), s.bytes().size());
+  const std::uint64_t sum = detail::fnv1a64(w.bytes().data(), w.bytes().size());
+  w.put(sum);
+  return std::move(w.bytes());
+}
+
+/// Parses file bytes; every inconsistency throws bitdial::error naming the field.
+inline bit_plane_stack deserialize(const std::uint8_t* data, std::size_t size) {
+  constexpr const char* where = "deserialize";
+  BITDIAL_REQUIRE(size >= 88, where, ": file size = ", size, ": smaller than the 88-byte header and checksum");
+  BITDIAL_REQUIRE(std::memcmp(data, file_magic, sizeof file_magic) == 0, where,
+                  ": magic: not a bitdial file (expected \"BITDIAL\\0\")");
+  std::uint64_t stored_sum;
+  std::memcpy(&stored_sum, data + size - 8, 8);
+  const std::uint64_t sum = detail::fnv1a64(data, size - 8);
+  detail::byte_reader r(data, size - 8, where);
+  r.take(8, "magic");
+  const auto version = r.get<std::uint32_t>("version");
+  BITDIAL_REQUIRE(version == file_version, where, ": version = ", version, ": this build reads version ", file_version);
+  BITDIAL_REQUIRE(sum == stored_sum, where, ": checksum = ", stored_sum, ": does not match the contents (", sum,
+                  "): the file is corrupted");
+  const auto kind = r.get<std::uint32_t>("kind");
+  BITDIAL_REQUIRE(kind == 1, where, ": kind = ", kind, ": expected 1 (bit_plane_stack)");
+  const auto rows = r.get<std::uint64_t>("rows");
+  const auto cols = r.get<std::uint64_t>("cols");
+  const auto bits = r.get<std::uint32_t>("master bits");
+  const auto flags = r.get<std::uint32_t>("flags");
+  const auto gkind = r.get<std::uint32_t>("granularity");
+  r.get<std::uint32_t>("reserved");
+  const auto group = r.get<std::uint64_t>("group");
+  const auto n_scales = r.get<std::uint64_t>("scale count");
+  const auto n_zp = r.get<std::uint64_t>("zero-point count");
+  const auto n_planes = r.get<std::uint64_t>("plane bytes");
+  BITDIAL_REQUIRE(bits >= 1 && bits <= 8, where, ": master bits = ", bits, ": must be in 1..8");
+  BITDIAL_REQUIRE(flags <= 1, where, ": flags = ", flags, ": unknown flag bits");
+  BITDIAL_REQUIRE(gkind <= 2, where, ": granularity = ", gkind, ": must be 0, 1 or 2");
+  BITDIAL_REQUIRE(rows > 0 && cols > 0, where, ": shape = ", rows, "x", cols, ": must not be empty");
+  // Shapes are bounded by what the remaining bytes could hold before any product is formed.
+  BITDIAL_REQUIRE(rows <= r.remaining() && cols <= r.remaining() * 8, where, ": shape = ", rows, "x", cols,
+                  ": larger than the file could hold");
+  const granularity g{static_cast<granularity::kind>(gkind), static_cast<std::size_t>(group)};
+  g.validate(cols, where);
+  const tile32x16 geo{rows, cols, bits};
+  detail::checked_mul(geo.row_blocks() * 32, geo.k_tiles() * 16, where, "padded shape");
+  BITDIAL_REQUIRE(n_scales == g.count(rows, cols), where, ": scale count = ", n_scales, ": expected ",
+                  g.count(rows, cols), " for the shape and granularity");
+  BITDIAL_REQUIRE(n_zp == 0 || n_zp == n_scales, where, ": zero-point count = ", n_zp, ": expected 0 or ", n_scales);
+  BITDIAL_REQUIRE(n_planes == geo.total_bytes(), where, ": plane bytes = ", n_planes, ": expected ",
+                  geo.total_bytes(), " for the shape");
+  const std::uint64_t need = n_scales * 4 + n_zp * 4 + n_planes;
+  BITDIAL_REQUIRE(need == r.remaining(), where, ": payload = ", r.remaining(), " bytes: expected ", need,
+                  r.remaining() < need ? " (truncated file)" : " (trailing bytes)");
+  std::vector<float> scales(n_scales);
+  std::memcpy(scales.data(), r.take(n_scales * 4, "scales"), n_scales * 4);
+  for (std::size_t i = 0; i < scales.size(); ++i)
+    BITDIAL_REQUIRE(std::isfinite(scales[i]) && scales[i] >= 0.0f, where, ": scales[", i, "] = ", scales[i],
+                    ": must be finite and >= 0");
+  std::vector<std::int32_t> zps(n_zp);
+  std::memcpy(zps.data(), r.take(n_zp * 4, "zero points"), n_zp * 4);
+  for (std::size_t i = 0; i < zps.size(); ++i)
+    BITDIAL_REQUIRE(zps[i] >= 0 && zps[i] <= unsigned_max(static_cast<int>(bits)), where, ": zero_points[", i,
+                    "] = ", zps[i], ": outside the ", bits, "-bit code range");
+  aligned_buffer planes(n_planes);
+  std::memcpy(planes.data(), r.take(n_planes, "planes"), n_planes);
+  return bit_plane_stack::from_parts(rows, cols, static_cast<int>(bits), flags & 1u, g, std::move(scales),
+                                     std::move(zps), std::move(planes));
+}
+
+inline void save(const bit_plane_stack& s, const std::string& path) {
+  const auto bytes = serialize(s);
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  BITDIAL_REQUIRE(f.good(), "save: file = ", path, ": cannot open for writing");
+  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  BITDIAL_REQUIRE(f.good(), "save: file = ", path, ": write failed");
+}
+
+inline bit_plane_stack load(const std::string& path) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  BITDIAL_REQUIRE(f.good(), "load: file = ", path, ": cannot open");
+  const std::streamoff n = f.tellg();
+  BITDIAL_REQUIRE(n >= 0, "load: file = ", path, ": cannot read its size");
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(n));
+  f.seekg(0);
+  f.read(reinterpret_cast<char*>(bytes.data()), n);
+  BITDIAL_REQUIRE(f.good() || n == 0, "load: file = ", path, ": read failed");
+  try {
+    return deserialize(bytes.data(), bytes.size());
+  } catch (const error& e) {
+    throw error(std::string(e.what()) + " [file = " + path + "]");
+  }
+}
+
+}  // namespace bitdial
