@@ -149,3 +149,24 @@ TEST_CASE("gemm rejects bad arguments by name", "[kernels][errors]") {
   CHECK_THROWS_WITH(gemm(v, pr.batch(), matrix_view<float>(y.data(), 1, 4), gemm_params{nullptr, 4, 4}),
                     Catch::Contains("row_begin = 4"));
 }
+
+TEST_CASE("float front door quantizes per token with the BitNet rule, then matches the reference", "[kernels]") {
+  BITDIAL_LOG_SEED();
+  const auto pr = make_problem(70, 200, 1, 8, true, granularity::per_row(), 1000);
+  const auto x = test::normal(3 * 200, 5);
+  const auto q = per_token_quantizer<8>().quantize(const_matrix(x.data(), 3, 200));
+  for (int b : {2, 5, 8}) {
+    const auto v = view(pr.stack, b, serve_rule::round_half_up);
+    std::vector<float> want(3 * 70), got(3 * 70), one(70);
+    reference::gemm(v, as_tokens(q), matrix_view<float>(want.data(), 3, 70));
+    gemm(v, const_matrix(x.data(), 3, 200), matrix_view<float>(got.data(), 3, 70));
+    CHECK(got == want);
+    gemv(v, std::span<const float>(x.data() + 200, 200), one);
+    CHECK(std::equal(one.begin(), one.end(), want.begin() + 70));
+  }
+  std::vector<float> y(70), bad(200, 1.0f);
+  bad[17] = INFINITY;
+  CHECK_THROWS_WITH(gemv(view(pr.stack, 4), bad, y), Catch::Contains("activations(0, 17) = inf"));
+  std::vector<float> y2(69);
+  CHECK_THROWS_WITH(gemv(view(pr.stack, 4), std::span<const float>(x.data(), 200), y2), Catch::Contains("y.size() = 69"));
+}

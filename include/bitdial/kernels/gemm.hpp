@@ -17,6 +17,7 @@
 #include "bitdial/core/parallel.hpp"
 #include "bitdial/kernels/portable/plane_gemm.hpp"
 #include "bitdial/kernels/reference/gemm.hpp"
+#include "bitdial/quant/activation.hpp"
 
 namespace bitdial::x86 {  // wired to kernels/x86 once it lands
 inline bool plane_avx512_available() noexcept { return false; }
@@ -137,6 +138,29 @@ inline void gemm(const plane_view& w, const token_batch& x, matrix_view<float> y
   x86::plane_gemm_avx512_parallel(w, x, y, p.bias, r0, r1, [&](std::size_t blocks, auto&& fn) {
     parallel_for(blocks, used, fn, pool, used);
   });
+}
+
+/// Int8 view of per-token quantized activations (symmetric mode: the plane kernels fold no
+/// activation zero point).
+inline token_batch as_tokens(const quantized_activations& q) {
+  BITDIAL_REQUIRE(q.mode == activation_mode::symmetric, "as_tokens: activation mode = asymmetric: the plane kernels ",
+                  "take symmetric per-token activations");
+  return token_batch{q.codes.data(), q.scales.data(), q.rows, q.cols, q.cols};
+}
+
+/// Y (tokens × rows) = X · Ŵ_bᵀ for float activations, quantized per token inside the call with
+/// BitNet's int8 rule (quant/activation.hpp): s = 127 / max(max|x|, 1e-5), q = clamp(RNE(x·s)).
+inline void gemm(const plane_view& w, const_matrix x, matrix_view<float> y, const gemm_params& p = {},
+                 const run_options& o = {}) {
+  const auto q = per_token_quantizer<8>().quantize(x);
+  gemm(w, as_tokens(q), y, p, o);
+}
+
+/// y = Ŵ_b · x for one float token.
+inline void gemv(const plane_view& w, std::span<const float> x, std::span<float> y, const gemm_params& p = {},
+                 const run_options& o = {}) {
+  BITDIAL_REQUIRE(y.size() == w.rows(), "gemv: y.size() = ", y.size(), ": expected the weight rows = ", w.rows());
+  gemm(w, const_matrix(x.data(), 1, x.size()), matrix_view<float>(y.data(), 1, y.size()), p, o);
 }
 
 }  // namespace bitdial
