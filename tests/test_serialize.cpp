@@ -52,6 +52,11 @@ TEST_CASE("save/load round trip is byte-identical", "[serialize]") {
         for (std::size_t r = 0; r < s.rows(); ++r)
           for (std::size_t grp = 0; grp < s.groups_per_row(); ++grp) CHECK(back.group_code_sum(r, grp) == s.group_code_sum(r, grp));
       }
+  // A mid-rise (code offset) stack keeps its offset.
+  quantized_matrix<std::uint8_t> mr{2, 3, 2, granularity::per_row(), {0, 1, 2, 3, 0, 1}, {0.5f, 2.0f}, {}};
+  const auto ms = bit_plane_stack::pack(mr, -3);
+  const auto mb = serialize(ms);
+  CHECK(deserialize(mb.data(), mb.size()).code_offset2() == -3);
   const auto s = sample(granularity::per_row(), true);
   const std::string path = "bitdial_test_stack.bin";
   save(s, path);
@@ -96,6 +101,7 @@ TEST_CASE("forged headers are rejected by field name", "[serialize][errors]") {
   expect(forge(32, std::uint32_t{9}), "master bits = 9");
   expect(forge(36, std::uint32_t{4}), "flags = 4");
   expect(forge(40, std::uint32_t{3}), "granularity = 3");
+  expect(forge(44, std::int32_t{-1}), "code_offset2 = -1");
   expect(forge(56, std::uint64_t{36}), "scale count = 36");
   expect(forge(64, std::uint64_t{5}), "zero-point count = 5");
   expect(forge(80, std::numeric_limits<float>::quiet_NaN()), "scales[0] = nan");

@@ -26,6 +26,7 @@
 //   K is zero-padded to a multiple of 16 and rows to a multiple of 32; a zero code has no set bit
 //   in any plane, so padding never contributes to a dot product.
 //
+// Element value: s·(q + code_offset2/2 − z), code_offset2 = 0 except for mid-rise (±1) grids.
 // Per-group scales (and zero points, for unsigned masters) are stored once for the master; what a
 // b-bit view needs (s·2^k, midpoint terms, carries) is derived from them, never stored per width.
 // `plane_ones(r, g, i)` = number of set bits of plane i in scale group g of row r, counted at pack
@@ -97,8 +98,14 @@ class bit_plane_stack {
 
   /// Packs a signed two's-complement master (codes in [-2^(B-1), 2^(B-1)-1], B = m.bits).
   static bit_plane_stack pack(const quantized_matrix<std::int8_t>& m) { return pack_impl(m, true); }
-  /// Packs an unsigned master (codes in [0, 2^B - 1]) with its zero points.
-  static bit_plane_stack pack(const quantized_matrix<std::uint8_t>& m) { return pack_impl(m, false); }
+  /// Packs an unsigned master (codes in [0, 2^B - 1]) with its zero points. `code_offset2` is
+  /// twice a constant added to every code before the zero point — mid-rise grids store the digit
+  /// u of the level s·(u − (2^B − 1)/2) with code_offset2 = −(2^B − 1) (a ±1 sign plane: −1).
+  static bit_plane_stack pack(const quantized_matrix<std::uint8_t>& m, std::int32_t code_offset2 = 0) {
+    auto s = pack_impl(m, false);
+    s.code_offset2_ = code_offset2;
+    return s;
+  }
 
   /// Rebuilds the master exactly (Code must match signedness).
   template <class Code>
@@ -139,6 +146,8 @@ class bit_plane_stack {
   const granularity& gran() const noexcept { return gran_; }
   std::span<const float> scales() const noexcept { return scales_; }
   std::span<const std::int32_t> zero_points() const noexcept { return zero_points_; }
+  /// Element value: s·(code + code_offset2/2 − z).
+  std::int32_t code_offset2() const noexcept { return code_offset2_; }
   /// Start of plane `bit` of row block `rb` (64-byte aligned).
   const std::byte* plane(std::size_t rb, int bit) const noexcept { return planes_.data() + geo_.plane_offset(rb, bit); }
   std::span<const std::byte> bytes() const noexcept { return {planes_.data(), planes_.size()}; }
@@ -160,8 +169,13 @@ class bit_plane_stack {
   /// Reassembles a stack from serialized parts; validates every size (used by the file reader).
   static bit_plane_stack from_parts(std::size_t rows, std::size_t cols, int bits, bool is_signed, granularity gran,
                                     std::vector<float> scales, std::vector<std::int32_t> zero_points,
-                                    aligned_buffer planes) {
+                                    aligned_buffer planes, std::int32_t code_offset2 = 0) {
     bit_plane_stack s;
+    BITDIAL_REQUIRE(code_offset2 == 0 || !is_signed, "bit_plane_stack::from_parts: code_offset2 = ", code_offset2,
+                    ": only unsigned masters carry a code offset");
+    BITDIAL_REQUIRE(code_offset2 >= -512 && code_offset2 <= 512, "bit_plane_stack::from_parts: code_offset2 = ",
+                    code_offset2, ": must be in [-512, 512]");
+    s.code_offset2_ = code_offset2;
     s.init_geometry(rows, cols, bits, is_signed, gran, "bit_plane_stack::from_parts");
     BITDIAL_REQUIRE(scales.size() == gran.count(rows, cols), "bit_plane_stack::from_parts: scales.size() = ", scales.size(),
                     ": expected ", gran.count(rows, cols));
@@ -279,6 +293,7 @@ class bit_plane_stack {
   bool signed_ = true;
   granularity gran_;
   std::size_t groups_per_row_ = 1;
+  std::int32_t code_offset2_ = 0;
   std::vector<float> scales_;
   std::vector<std::int32_t> zero_points_;
   aligned_buffer planes_;

@@ -11,7 +11,7 @@
 //   32      4     u32 master bits (1..8)
 //   36      4     u32 flags (bit 0: signed master)
 //   40      4     u32 granularity kind (0 tensor, 1 row, 2 group)
-//   44      4     u32 reserved (0)
+//   44      4     i32 code offset ×2 (0 for signed masters; mid-rise grids)
 //   48      8     u64 group size (0 unless per group)
 //   56      8     u64 scale count
 //   64      8     u64 zero-point count (0 or the scale count)
@@ -106,7 +106,7 @@ inline std::vector<std::uint8_t> serialize(const bit_plane_stack& s) {
   w.put(static_cast<std::uint32_t>(s.master_bits()));
   w.put(static_cast<std::uint32_t>(s.is_signed() ? 1 : 0));
   w.put(static_cast<std::uint32_t>(s.gran().k));
-  w.put(std::uint32_t{0});
+  w.put(s.code_offset2());
   w.put(std::uint64_t{s.gran().k == granularity::kind::per_group ? s.gran().group : 0});
   w.put(std::uint64_t{s.scales().size()});
   w.put(std::uint64_t{s.zero_points().size()});
@@ -141,7 +141,7 @@ inline bit_plane_stack deserialize(const std::uint8_t* data, std::size_t size) {
   const auto bits = r.get<std::uint32_t>("master bits");
   const auto flags = r.get<std::uint32_t>("flags");
   const auto gkind = r.get<std::uint32_t>("granularity");
-  r.get<std::uint32_t>("reserved");
+  const auto offset2 = r.get<std::int32_t>("code offset");
   const auto group = r.get<std::uint64_t>("group");
   const auto n_scales = r.get<std::uint64_t>("scale count");
   const auto n_zp = r.get<std::uint64_t>("zero-point count");
@@ -178,7 +178,7 @@ inline bit_plane_stack deserialize(const std::uint8_t* data, std::size_t size) {
   aligned_buffer planes(n_planes);
   std::memcpy(planes.data(), r.take(n_planes, "planes"), n_planes);
   return bit_plane_stack::from_parts(rows, cols, static_cast<int>(bits), flags & 1u, g, std::move(scales),
-                                     std::move(zps), std::move(planes));
+                                     std::move(zps), std::move(planes), offset2);
 }
 
 inline void save(const bit_plane_stack& s, const std::string& path) {

@@ -30,7 +30,7 @@ inline float finish_row(const plane_view& v, std::size_t r, const std::int64_t* 
   for (std::size_t g = 0; g < groups; ++g) {
     const std::size_t gi = s.gran().index(row, g * glen, v.cols());
     const std::int64_t twice = acc[g] * (std::int64_t{1} << k1) + v.offset2(gi) * sumx[g];
-    sum += s.scales()[gi] * (static_cast<float>(twice) * 0.5f);
+    sum += v.scale(gi) * (static_cast<float>(twice) * 0.5f);
   }
   const float y = token_scale * sum;
   return bias ? bias[row] + y : y;

@@ -1,4 +1,4 @@
-// bitdial/quant/double_rounding.hpp — serve a stored signed B-bit master at any b <= B by rounding its codes (SEMANTICS.md §2).
+// bitdial/quant/double_rounding.hpp — serve a signed B-bit master at any b <= B by rounding its codes (SEMANTICS.md §2).
 //
 // Seed: "Nearly Lossless Adaptive Bit Switching" (double rounding). One signed master is stored,
 // q8 in [-2^(B-1), 2^(B-1)-1] with a scale s8 per tensor / output channel / group (B = 8 usually,

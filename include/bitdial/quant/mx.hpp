@@ -181,12 +181,13 @@ inline void check_block_input(const_matrix w, std::size_t block, const char* whe
 
 }  // namespace detail
 
-/// OCP MX quantizer.
+/// Options of mx_quantizer: the MX format and the element tie rule.
 struct mx_options {
   mx_format format = mxfp4;
   rounding round = rounding::half_even;
 };
 
+/// OCP MX quantizer.
 class mx_quantizer {
  public:
   using options = mx_options;

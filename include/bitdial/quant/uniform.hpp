@@ -2,7 +2,8 @@
 //
 // Every quantizer here maps one scale group (per tensor, per row = output channel, or per group of G
 // consecutive K-elements, see `granularity`) onto an evenly spaced grid. x / s is evaluated in float
-// (as torch.round(x / s) in fp32) and then rounded exactly (core/rounding.hpp); the default tie rule
+// (as torch.round(x / s) in fp32), clamped to the code range and rounded exactly (clamp and round
+// commute because the bounds are integers; independent of the FPU rounding mode); the default tie rule
 // is RNE. An all-zero group has s = 0, codes 0 (mid-rise: j = 0) and dequantizes to 0, never NaN.
 //
 // uniform_symmetric — signed codes, x̂ = s·q:
@@ -139,6 +140,29 @@ void encode_groups(const_matrix w, granularity g, std::vector<Code>& codes, Code
   }
 }
 
+/// round(v) under rule r for |v| <= 2^20, exact, branch-free and independent of the FPU rounding
+/// mode (v + 1/2 and up - v are exact there). Callers clamp v to their (integer) code range first:
+/// clamp and round commute when the bounds are integers.
+inline std::int32_t round_half_up_small(float v) noexcept { return static_cast<std::int32_t>(std::floor(v + 0.5f)); }
+inline std::int32_t round_half_even_small(float v) noexcept {
+  const float up = std::floor(v + 0.5f);
+  const auto i = static_cast<std::int32_t>(up);
+  const auto tie = static_cast<std::int32_t>(up - v == 0.5f);
+  return i - (tie & i & 1);  // a tie that went up to an odd integer goes back down
+}
+inline std::int32_t round_half_away_small(float v) noexcept {
+  const auto m = static_cast<std::int32_t>(std::floor(std::fabs(v) + 0.5f));
+  return v < 0.0f ? -m : m;
+}
+inline std::int32_t round_small(float v, rounding r) noexcept {
+  switch (r) {
+    case rounding::half_even: return round_half_even_small(v);
+    case rounding::half_away: return round_half_away_small(v);
+    case rounding::half_up: return round_half_up_small(v);
+  }
+  return round_half_even_small(v);
+}
+
 /// A float scale from a double, rejecting overflow (a huge range over few levels).
 inline float checked_scale(double s, const char* where, const char* what, double value) {
   BITDIAL_REQUIRE(s <= static_cast<double>(std::numeric_limits<float>::max()), where, ": ", what, " = ", value,
@@ -177,8 +201,7 @@ class uniform_symmetric {
   /// Code of x under scale s: clamp(round(x / s), qmin, qmax); 0 when s == 0.
   std::int32_t code(float x, float s) const noexcept {
     if (s == 0.0f) return 0;
-    const double q = round_with(opt_.round, static_cast<double>(x / s));
-    return static_cast<std::int32_t>(std::clamp(q, double(qmin()), double(qmax())));
+    return detail::round_small(std::clamp(x / s, float(qmin()), float(qmax())), opt_.round);
   }
 
   /// Absmax scales, one per group of the configured granularity.
@@ -268,8 +291,7 @@ class uniform_asymmetric {
   /// Code of x: clamp(round(x / s) + z, 0, 2^b - 1); z when s == 0.
   std::int32_t code(float x, float s, std::int32_t z) const noexcept {
     if (s == 0.0f) return z;
-    const double q = round_with(opt_.round, static_cast<double>(x / s)) + z;
-    return static_cast<std::int32_t>(std::clamp(q, 0.0, double(qmax())));
+    return detail::round_small(std::clamp(x / s, float(-z), float(qmax() - z)), opt_.round) + z;
   }
 
   /// Minmax scales and zero points, one per group.

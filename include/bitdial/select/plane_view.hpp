@@ -4,7 +4,8 @@
 // With B = master bits, b = served bits, k = B − b and q the master code (SEMANTICS.md §2–3):
 //
 //   truncate          q_b = q >> k                        (arithmetic shift; floor)
-//                     x̂ = s·(2^k·q_b + m_k − z),  m_k = (2^k − 1)/2 (midpoint, default) or 0 (floor)
+//                     x̂ = s·(2^k·q_b + m_k + o/2 − z),  m_k = (2^k − 1)/2 (midpoint, default) or 0
+//                     (floor); o = the stack's code_offset2 (mid-rise grids), usually 0
 //   round_half_up     q_b = clamp((q >> k) + bit_{k−1}(q), −2^(b−1), 2^(b−1) − 1),  x̂ = (s·2^k)·q_b
 //   round_half_even   q_b = clamp(RNE(q / 2^k), −2^(b−1), 2^(b−1) − 1),             x̂ = (s·2^k)·q_b
 //
@@ -52,6 +53,11 @@ struct plane_view {
   reconstruction recon = reconstruction::midpoint;
   std::size_t row_begin = 0;  // rows [row_begin, row_end) of the stack; a shard copies nothing
   std::size_t row_end = 0;
+  const float* scale_override = nullptr;  // null: the stack's scales; else one per scale group
+                                          // (low-rank slices reuse one sign plane with many scales)
+
+  /// Scale of scale group g (the stack's, or the override's).
+  float scale(std::size_t g) const noexcept { return scale_override ? scale_override[g] : stack->scales()[g]; }
 
   int master_bits() const noexcept { return stack->master_bits(); }
   int shift() const noexcept { return stack->master_bits() - bits; }
@@ -78,13 +84,13 @@ struct plane_view {
     const std::int64_t z = stack->zero_points().empty() ? 0 : stack->zero_points()[group_index];
     const std::int64_t mid =
         (rule == serve_rule::truncate && recon == reconstruction::midpoint) ? (std::int64_t{1} << shift()) - 1 : 0;
-    return mid - 2 * z;
+    return mid + stack->code_offset2() - 2 * z;
   }
 
   /// Exact b-bit dequantized value of element (r, c) (see the header comment).
   float dequantize(std::size_t r, std::size_t c) const noexcept {
     const std::size_t g = stack->gran().index(row_begin + r, c, cols());
-    const float s = stack->scales()[g];
+    const float s = scale(g);
     const std::int64_t twice = (std::int64_t{code(r, c)} << (shift() + 1)) + offset2(g);
     return s * (static_cast<float>(twice) * 0.5f);
   }
