@@ -1,5 +1,6 @@
 // Double rounding (SEMANTICS.md §2): serve a signed B-bit master at b <= B by rounding its codes.
 #include <bitdial/quant/double_rounding.hpp>
+#include <bitdial/quant/metrics.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -35,16 +36,6 @@ quantized_matrix<std::int8_t> all_codes_master(int master_bits, std::size_t grou
   const float scales[] = {0.0137f, 0.5f, 3.1f, 1e-3f};
   for (std::size_t g = 0; g < groups; ++g) m.scales.push_back(scales[g % 4]);
   return m;
-}
-
-/// 10·log10(Σx² / Σ(x - x̂)²) over the whole matrix.
-double sqnr_db(const std::vector<float>& x, const std::vector<float>& xh) {
-  double sig = 0.0, err = 0.0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    sig += double(x[i]) * x[i];
-    err += (double(x[i]) - xh[i]) * (double(x[i]) - xh[i]);
-  }
-  return 10.0 * std::log10(sig / err);
 }
 
 }  // namespace
