@@ -82,14 +82,17 @@ inline constexpr std::size_t max_token_len = std::size_t{1} << 24;  // keeps Σq
 
 }  // namespace detail
 
+/// Options of per_token_quantizer (shared by every width).
+struct per_token_options {
+  activation_mode mode = activation_mode::symmetric;
+  float eps = 1e-5f;  // lower bound of max|x| (symmetric) or of hi - lo (asymmetric)
+};
+
 /// Per-token activation quantizer; Bits == dynamic_bits takes the width at run time.
 template <int Bits = dynamic_bits>
 class per_token_quantizer {
  public:
-  struct options {
-    activation_mode mode = activation_mode::symmetric;
-    float eps = 1e-5f;  // lower bound of max|x| (symmetric) or of hi - lo (asymmetric)
-  };
+  using options = per_token_options;
 
   explicit per_token_quantizer(options o = {}) requires(Bits != dynamic_bits) : bits_(), opt_(o) { validate(); }
   explicit per_token_quantizer(int bits, options o = {}) : bits_(bits), opt_(o) { validate(); }

