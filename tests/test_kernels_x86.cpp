@@ -129,11 +129,12 @@ const serve_rule all_rules[] = {serve_rule::truncate, serve_rule::round_half_up,
 const x86::plane_method all_methods[] = {x86::plane_method::lookup, x86::plane_method::unpack};
 
 void check_shape(std::size_t M, std::size_t K, std::initializer_list<granularity> grans, bool fast_oracle,
-                 std::uint64_t salt, std::initializer_list<std::size_t> token_counts = {1, 3, 17}) {
+                 std::uint64_t salt, std::initializer_list<std::size_t> token_counts = {1, 3, 17},
+                 bool with_unsigned = true) {
   BITDIAL_LOG_SEED();
   for (granularity g : grans)
-    for (int is_signed = 1; is_signed >= 0; --is_signed) {
-      const int B = is_signed ? 8 : 8;
+    for (int is_signed = 1; is_signed >= (with_unsigned ? 0 : 1); --is_signed) {
+      const int B = 8;
       const auto s = random_stack(M, K, B, is_signed != 0, g, salt + 7 * static_cast<std::uint64_t>(g.group));
       std::vector<float> bias(M);
       for (std::size_t r = 0; r < M; ++r) bias[r] = 0.25f * static_cast<float>(r % 5) - 0.5f;
@@ -299,7 +300,8 @@ TEST_CASE("one 256 x 4096 matrix, all widths and rules, per row and per group of
     const auto v = view(s, 3, serve_rule::round_half_even);
     REQUIRE(first_mismatch(oracle(v, x.batch, nullptr), reference_out(v, x.batch, nullptr)) == -1);
   }
-  check_shape(256, 4096, {granularity::per_row(), granularity::per_group(128)}, true, 2564096, {1, 3});
+  // Signed masters here (unsigned ones are covered by every other shape) to keep the suite fast.
+  check_shape(256, 4096, {granularity::per_row(), granularity::per_group(128)}, true, 2564096, {1, 3}, false);
 }
 
 TEST_CASE("shards and row ranges write exactly their rows", "[x86]") {

@@ -174,6 +174,7 @@ struct alignas(64) unpack_patterns {
 };
 inline constexpr unpack_patterns make_unpack_patterns() {
   unpack_patterns p{};
+  BITDIAL_UNROLL
   for (int g = 0; g < 4; ++g)
     for (int r = 0; r < 16; ++r)
       for (int t = 0; t < 4; ++t) p.gather[g][4 * r + t] = static_cast<std::uint8_t>(4 * r + g);
@@ -240,15 +241,26 @@ BITDIAL_TARGET_AVX512 inline std::int64_t sum_int8(const std::int8_t* x, std::si
 
 // ---- lookup kernel -------------------------------------------------------------------------
 
+/// acc += Σ_4 u8(a) · s8(b) per int32 lane, updated in place. GCC 12 copies every accumulator
+/// twice per loop trip around the intrinsic's tied operand; the asm form keeps it in one register.
+BITDIAL_TARGET_AVX512 inline __m512i dpbusd(__m512i acc, __m512i a_u8, __m512i b_s8) noexcept {
+#if defined(__GNUC__) && !defined(__clang__)
+  __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a_u8), "v"(b_s8));
+  return acc;
+#else
+  return _mm512_dpbusd_epi32(acc, a_u8, b_s8);
+#endif
+}
+
 /// One plane's contribution: 2 index builds, 4 lookups, 4 vpdpbusd (see header comment).
 #define BITDIAL_LUT_PLANE(acc, v, w)                                                            \
   do {                                                                                          \
     const __m512i ilo_ = _mm512_ternarylogic_epi32((v), m0f, sel, 0xEA); /* (v & 0x0F) | sel */ \
     const __m512i ihi_ = _mm512_ternarylogic_epi32(_mm512_srli_epi16((v), 4), m0f, sel, 0xEA);  \
-    (acc)[0] = _mm512_dpbusd_epi32((acc)[0], _mm512_permutexvar_epi8(ilo_, tlo), (w));          \
-    (acc)[1] = _mm512_dpbusd_epi32((acc)[1], _mm512_permutexvar_epi8(ilo_, thi), (w));          \
-    (acc)[2] = _mm512_dpbusd_epi32((acc)[2], _mm512_permutexvar_epi8(ihi_, tlo), (w));          \
-    (acc)[3] = _mm512_dpbusd_epi32((acc)[3], _mm512_permutexvar_epi8(ihi_, thi), (w));          \
+    (acc)[0] = dpbusd((acc)[0], _mm512_permutexvar_epi8(ilo_, tlo), (w));          \
+    (acc)[1] = dpbusd((acc)[1], _mm512_permutexvar_epi8(ilo_, thi), (w));          \
+    (acc)[2] = dpbusd((acc)[2], _mm512_permutexvar_epi8(ihi_, tlo), (w));          \
+    (acc)[3] = dpbusd((acc)[3], _mm512_permutexvar_epi8(ihi_, thi), (w));          \
   } while (0)
 
 /// Chunks [c0, c0 + n) of R row blocks against one token's tables. out[blk·32 + row] =
@@ -260,18 +272,23 @@ BITDIAL_TARGET_AVX512 void lut_segment(const plane_job& job, const std::byte* co
   const __m512i sel = _mm512_set1_epi32(0x30201000);  // byte p: 16·(p % 4)
   const __m512i ones = _mm512_set1_epi32(-1);
   __m512i w[Bits + 1];
+  BITDIAL_UNROLL
   for (int j = 0; j < Bits; ++j) w[j] = _mm512_set1_epi8(job.weight[static_cast<std::size_t>(j)]);
   w[Bits] = _mm512_set1_epi8(1);
   const std::size_t pb = job.plane_bytes;
   __m512i acc[R][4];
+  BITDIAL_UNROLL
   for (int r = 0; r < R; ++r)
+    BITDIAL_UNROLL
     for (int q = 0; q < 4; ++q) acc[r][q] = _mm512_setzero_si512();
   for (std::size_t t = c0; t < c0 + n; ++t) {
     const __m512i tlo = _mm512_load_si512(tables + table_bytes_per_chunk * t);
     const __m512i thi = _mm512_load_si512(tables + table_bytes_per_chunk * t + 64);
+    BITDIAL_UNROLL
     for (int r = 0; r < R; ++r) {
       const std::byte* p = base[r] + 64 * t;
       __m512i h = ones, last = ones;
+      BITDIAL_UNROLL
       for (int j = 0; j < Bits; ++j) {
         const __m512i v = _mm512_load_si512(p + static_cast<std::size_t>(j) * pb);
         BITDIAL_LUT_PLANE(acc[r], v, w[j]);
@@ -296,7 +313,9 @@ BITDIAL_TARGET_AVX512 void lut_segment(const plane_job& job, const std::byte* co
       }
     }
   }
+  BITDIAL_UNROLL
   for (int r = 0; r < R; ++r)
+    BITDIAL_UNROLL
     for (int half = 0; half < 2; ++half) {
       const __m512i lo = acc[r][2 * half], hi = acc[r][2 * half + 1];
       const __m512i a = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(lo)),
@@ -342,6 +361,7 @@ inline lut_fn pick_lut(const plane_job& j) noexcept {
 /// Adds weight wt (mod 256) to the code bytes whose bit is set in plane tile v.
 BITDIAL_TARGET_AVX512 inline void unpack_add_plane(__m512i (&code)[2][4], const __m512i (&gather)[4], __m512i bit_lo,
                                                    __m512i bit_hi, __m512i v, __m512i wt) noexcept {
+  BITDIAL_UNROLL
   for (int g = 0; g < 4; ++g) {
     const __m512i gv = _mm512_permutexvar_epi8(gather[g], v);
     code[0][g] = _mm512_mask_add_epi8(code[0][g], _mm512_test_epi8_mask(gv, bit_lo), code[0][g], wt);
@@ -355,6 +375,7 @@ BITDIAL_TARGET_AVX512 inline void unpack_add_plane(__m512i (&code)[2][4], const 
 BITDIAL_TARGET_AVX512 inline void unpack_block(const plane_job& job, const std::byte* base,
                                                std::uint8_t* out) noexcept {
   __m512i gather[4];
+  BITDIAL_UNROLL
   for (int g = 0; g < 4; ++g) gather[g] = _mm512_load_si512(k_unpack_patterns.gather[g]);
   const __m512i bit_lo = _mm512_load_si512(k_unpack_patterns.bit_lo);
   const __m512i bit_hi = _mm512_load_si512(k_unpack_patterns.bit_hi);
@@ -371,7 +392,9 @@ BITDIAL_TARGET_AVX512 inline void unpack_block(const plane_job& job, const std::
   for (std::size_t t = 0; t < job.k_tiles; ++t) {
     const std::byte* p = base + 64 * t;
     __m512i code[2][4];
+    BITDIAL_UNROLL
     for (int h = 0; h < 2; ++h)
+      BITDIAL_UNROLL
       for (int g = 0; g < 4; ++g) code[h][g] = start;
     __m512i h = ones, last = ones;
     for (int j = 0; j < b; ++j) {
@@ -394,7 +417,9 @@ BITDIAL_TARGET_AVX512 inline void unpack_block(const plane_job& job, const std::
       unpack_add_plane(code, gather, bit_lo, bit_hi, round, w[b]);
     }
     std::uint8_t* o = out + unpacked_bytes_per_chunk * t;
+    BITDIAL_UNROLL
     for (int hh = 0; hh < 2; ++hh)
+      BITDIAL_UNROLL
       for (int g = 0; g < 4; ++g) _mm512_store_si512(o + 64 * (4 * hh + g), code[hh][g]);
   }
 }
@@ -407,26 +432,34 @@ BITDIAL_TARGET_AVX512 void vnni_tokens(const std::uint8_t* codes, std::size_t c0
                                        const std::int8_t* const* xs, std::int32_t* out) noexcept {
   constexpr int GS = T <= 2 ? 4 : (T <= 4 ? 2 : 1);  // independent chains: 2·GS·T ≥ 8
   __m512i acc[2][GS][T];
+  BITDIAL_UNROLL
   for (int h = 0; h < 2; ++h)
+    BITDIAL_UNROLL
     for (int s = 0; s < GS; ++s)
+      BITDIAL_UNROLL
       for (int j = 0; j < T; ++j) acc[h][s][j] = _mm512_setzero_si512();
   for (std::size_t t = c0; t < c0 + n; ++t) {
     const std::uint8_t* c = codes + unpacked_bytes_per_chunk * t;
+    BITDIAL_UNROLL
     for (int g = 0; g < 4; ++g) {
       const __m512i a0 = _mm512_load_si512(c + 64 * g);
       const __m512i a1 = _mm512_load_si512(c + 64 * (4 + g));
+      BITDIAL_UNROLL
       for (int j = 0; j < T; ++j) {
         std::int32_t xv;
         std::memcpy(&xv, xs[j] + 16 * t + 4 * static_cast<std::size_t>(g), 4);
         const __m512i xb = _mm512_set1_epi32(xv);
-        acc[0][g % GS][j] = _mm512_dpbusd_epi32(acc[0][g % GS][j], a0, xb);
-        acc[1][g % GS][j] = _mm512_dpbusd_epi32(acc[1][g % GS][j], a1, xb);
+        acc[0][g % GS][j] = dpbusd(acc[0][g % GS][j], a0, xb);
+        acc[1][g % GS][j] = dpbusd(acc[1][g % GS][j], a1, xb);
       }
     }
   }
+  BITDIAL_UNROLL
   for (int h = 0; h < 2; ++h)
+    BITDIAL_UNROLL
     for (int j = 0; j < T; ++j) {
       __m512i s = acc[h][0][j];
+      BITDIAL_UNROLL
       for (int q = 1; q < GS; ++q) s = _mm512_add_epi32(s, acc[h][q][j]);
       _mm512_storeu_si512(out + 32 * j + 16 * h, s);
     }
@@ -586,10 +619,12 @@ inline void run_plane_gemm_avx512(const plane_gemm_plan& p, matrix_view<float> y
         p.seg_.for_each([&](std::size_t g, std::size_t c0, std::size_t nc) {
           (R == 2 ? two : one)(p.job_, base, tab, c0, nc, seg_out);
           const std::int64_t corr = bias_per_chunk * static_cast<std::int64_t>(nc);
+          BITDIAL_UNROLL
           for (int r = 0; r < R; ++r)
             for (std::size_t i = 0; i < RB; ++i)
               acc[(static_cast<std::size_t>(r) * groups + g) * RB + i] += seg_out[static_cast<std::size_t>(r) * RB + i] - corr;
         });
+        BITDIAL_UNROLL
         for (int r = 0; r < R; ++r) finish_block(blk + static_cast<std::size_t>(r), n, &acc[static_cast<std::size_t>(r) * groups * RB]);
       }
       blk += static_cast<std::size_t>(R);
