@@ -45,6 +45,37 @@ std::vector<float> varied_matrix(std::size_t rows, std::size_t cols, std::uint64
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
+// The code path's float rounding (clamp, then an exact small-integer round)
+
+TEST_CASE("round_small equals the core tie rules on every multiple of 1/64 and its float neighbours", "[uniform][rounding]") {
+  const rounding rules[] = {rounding::half_even, rounding::half_away, rounding::half_up};
+  for (int k = -300 * 64; k <= 300 * 64; ++k) {
+    const float v = float(k) / 64.0f;
+    for (const float x : {v, std::nextafter(v, -1e9f), std::nextafter(v, 1e9f)})
+      for (const rounding r : rules) {
+        INFO("x = " << std::hexfloat << x << ", rule " << to_string(r));
+        REQUIRE(detail::round_small(x, r) == round_with(r, double(x)));
+      }
+  }
+  BITDIAL_LOG_SEED();
+  std::mt19937_64 rng(test::seed() + 77);
+  std::uniform_real_distribution<float> any(-300.0f, 300.0f), exponent(-40.0f, 8.0f);
+  for (int i = 0; i < 200000; ++i) {
+    const float x = i % 2 ? any(rng) : std::copysign(std::exp2(exponent(rng)), any(rng));
+    for (const rounding r : rules) {
+      INFO("x = " << std::hexfloat << x << ", rule " << to_string(r));
+      REQUIRE(detail::round_small(x, r) == round_with(r, double(x)));
+    }
+  }
+  // Just below one half: floor(x + 0.5f) would round up here.
+  for (const rounding r : rules) {
+    CHECK(detail::round_small(0.49999997f, r) == 0);
+    CHECK(detail::round_small(-0.49999997f, r) == 0);
+    CHECK(detail::round_small(1.4999999f, r) == 1);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Symmetric
 
 TEST_CASE("symmetric: absmax scale maps the largest magnitude to qmax, RNE in between", "[uniform][symmetric]") {

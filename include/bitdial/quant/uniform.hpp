@@ -140,19 +140,37 @@ void encode_groups(const_matrix w, granularity g, std::vector<Code>& codes, Code
   }
 }
 
-/// round(v) under rule r for |v| <= 2^20, exact, branch-free and independent of the FPU rounding
-/// mode (v + 1/2 and up - v are exact there). Callers clamp v to their (integer) code range first:
-/// clamp and round commute when the bounds are integers.
-inline std::int32_t round_half_up_small(float v) noexcept { return static_cast<std::int32_t>(std::floor(v + 0.5f)); }
+/// round(v) under rule r for |v| <= 2^22, exact, branch-free and independent of the FPU rounding
+/// mode. It works on the magnitude a = |v|, where d = a - floor(a) is exact (for negative v, v - floor(v)
+/// is not: -0.49999997f + 1 rounds to 0.5f), and the tie test is d == 1/2. floor(v + 1/2) is not exact
+/// either (0.49999997f + 0.5f rounds to 1). Callers clamp v to their (integer) code range first: clamp
+/// and round commute when the bounds are integers.
+struct split_small {
+  std::int32_t floor;     // floor(|v|)
+  std::int32_t above;     // fraction of |v| > 1/2
+  std::int32_t tie;       // fraction of |v| == 1/2
+  std::int32_t negative;  // v < 0
+};
+inline split_small split_magnitude(float v) noexcept {
+  const float a = std::fabs(v);
+  const float f = std::floor(a);
+  const float d = a - f;
+  return {static_cast<std::int32_t>(f), static_cast<std::int32_t>(d > 0.5f), static_cast<std::int32_t>(d == 0.5f),
+          static_cast<std::int32_t>(v < 0.0f)};
+}
+/// m with the sign of v: (m XOR -neg) + neg.
+inline std::int32_t with_sign(std::int32_t m, std::int32_t negative) noexcept { return (m ^ -negative) + negative; }
 inline std::int32_t round_half_even_small(float v) noexcept {
-  const float up = std::floor(v + 0.5f);
-  const auto i = static_cast<std::int32_t>(up);
-  const auto tie = static_cast<std::int32_t>(up - v == 0.5f);
-  return i - (tie & i & 1);  // a tie that went up to an odd integer goes back down
+  const split_small p = split_magnitude(v);
+  return with_sign(p.floor + p.above + (p.tie & p.floor & 1), p.negative);
 }
 inline std::int32_t round_half_away_small(float v) noexcept {
-  const auto m = static_cast<std::int32_t>(std::floor(std::fabs(v) + 0.5f));
-  return v < 0.0f ? -m : m;
+  const split_small p = split_magnitude(v);
+  return with_sign(p.floor + p.above + p.tie, p.negative);
+}
+inline std::int32_t round_half_up_small(float v) noexcept {
+  const split_small p = split_magnitude(v);  // a tie goes up in magnitude only when v >= 0
+  return with_sign(p.floor + p.above + (p.tie & (p.negative ^ 1)), p.negative);
 }
 inline std::int32_t round_small(float v, rounding r) noexcept {
   switch (r) {
