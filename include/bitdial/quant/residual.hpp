@@ -36,7 +36,8 @@
 //      on a cell boundary in the upper cell, so sign(0) = +1 as in BitStack). Only the max error bound
 //      is monotone: an element sitting exactly at a cell centre (e.g. W = 0 with slice 0 at 2 bits)
 //      moves off it to ±s_j/2, so the MSE can grow on such lattice data (tested); on continuous data
-//      it falls ≈ 4^(−b_j) per slice. Limits: b_j ≤ 7 (odd codes up to ±(2^b−1) must fit int8) and
+//      it falls ≈ 4^(−b_j) per slice (Ŵ(1) itself can be worse than 0 when b_0 = 1 and amax ≫ the
+//      typical |W|, as in heavy-tailed groups: the levels are ±amax/2). Limits: b_j ≤ 7 (odd codes up to ±(2^b−1) must fit int8) and
 //      B ≤ 24 (a finer step than amax·2^−24 is below float resolution). All-zero group: σ = 0, codes 0.
 //      The packable payload of a mid-rise slice is the digit u_j = i_j + 2^(b_j−1) (b_j bits), not c_j.
 //
