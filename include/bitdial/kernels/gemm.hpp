@@ -19,13 +19,7 @@
 #include "bitdial/kernels/reference/gemm.hpp"
 #include "bitdial/quant/activation.hpp"
 
-namespace bitdial::x86 {  // wired to kernels/x86 once it lands
-inline bool plane_avx512_available() noexcept { return false; }
-inline bool plane_avx512_supports(const plane_view&) noexcept { return false; }
-template <class F>
-void plane_gemm_avx512_parallel(const plane_view&, const token_batch&, matrix_view<float>, const float*, std::size_t,
-                                std::size_t, F&&) {}
-}  // namespace bitdial::x86
+#include "bitdial/kernels/x86/plane_avx512.hpp"
 
 namespace bitdial {
 
