@@ -18,7 +18,8 @@ const_matrix view(const std::vector<float>& v, std::size_t rows, std::size_t col
 
 /// BitNet's rule written out independently: fp32 scale and product, std::nearbyint under the default
 /// (round-to-nearest-even) mode, clamp. Qp = 2^(a-1) - 1, taken as 1 for a = 1.
-std::vector<std::int8_t> bitnet_reference(const std::vector<float>& x, int a, float* dequant_scale) {
+std::vector<std::int8_t> bitnet_reference(const std::vector<float>& x, int a, float* dequant_scale,
+                                          float* quant_scale = nullptr) {
   float amax = 0;
   for (float v : x) amax = std::max(amax, std::fabs(v));
   const float qp = a == 1 ? 1.0f : float((1 << (a - 1)) - 1);
@@ -29,6 +30,7 @@ std::vector<std::int8_t> bitnet_reference(const std::vector<float>& x, int a, fl
     q.push_back(static_cast<std::int8_t>(std::min(std::max(r, -float(1 << (a - 1))), float((1 << (a - 1)) - 1))));
   }
   *dequant_scale = 1.0f / scale;
+  if (quant_scale) *quant_scale = scale;
   return q;
 }
 
@@ -83,12 +85,17 @@ TEST_CASE("int8 per-token quantization matches BitNet b1.58's activation rule", 
       const auto q = per_token_quantizer<>(a).quantize(view(x, rows, cols));
       for (std::size_t t = 0; t < rows; ++t) {
         const std::vector<float> tok(x.begin() + t * cols, x.begin() + (t + 1) * cols);
-        float ds = 0;
-        const auto ref = bitnet_reference(tok, a, &ds);
+        float ds = 0, s = 0;
+        const auto ref = bitnet_reference(tok, a, &ds, &s);
         INFO("a = " << a << ", token " << t);
         REQUIRE(std::vector<std::int8_t>(q.token(t).begin(), q.token(t).end()) == ref);
         CHECK(q.scales[t] == ds);
         CHECK(q.zero_points[t] == 0);
+        // Our q·(1/s) against BitNet's q / s: a few ulp at most.
+        for (std::size_t k = 0; k < cols; ++k) {
+          const float bitnet = float(q.code(t, k)) / s;
+          REQUIRE(std::fabs(q.dequantize(t, k) - bitnet) <= std::ldexp(std::fabs(bitnet), -22));
+        }
       }
     }
   }

@@ -21,7 +21,8 @@
 // Result, per token t: codes q (int8, row-major), scale = 1/s (the dequantization multiplier, float),
 // zero_point (0 for symmetric), code_sum = Σ_k q_k (int32; exact for K <= 2^24). Dequantization:
 //   x̂ = scale·(q - zero_point)
-// BitNet dequantizes as q / s; q·(1/s) can differ from it by one float rounding (|Δ| <= 2^-23·|x̂|·~1).
+// BitNet dequantizes as q / s; q·(1/s) rounds twice, so it can differ from that by a few ulp
+// (relative difference <= 2^-22, checked in tests/test_activation.cpp).
 // A GEMV kernel computing Σ_k w_k·x̂_k uses scale·(Σ w_k q_k - zero_point·Σ w_k), and needs code_sum
 // for weight-side corrections (zero point z_w or truncation midpoint): Σ_k (w_k - z_w)·q_k =
 // Σ w_k q_k - z_w·code_sum.

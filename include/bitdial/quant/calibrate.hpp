@@ -75,7 +75,7 @@ struct grid_shape {
   double offset = 0.0;
 };
 
-/// A sorted copy of one group with prefix sums, for exact O(levels·log n) MSE evaluation.
+/// A sorted copy of one group with prefix sums, for exact MSE evaluation in O(Σ_cells log(cell size)).
 class sorted_group {
  public:
   void assign(std::span<const float> x) {
