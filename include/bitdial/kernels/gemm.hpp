@@ -4,6 +4,7 @@
 // Kernels (all return the same integers, hence the same floats — kernels/epilogue.hpp):
 //   reference   plane_view::code element by element (the spec)
 //   portable    subset-sum lookup over the packed planes, plain C++
+//   avx2        the same lookup with vpshufb over regrouped tiles, int16 window sums (kernels/x86)
 //   avx512      the same lookup with vpermb + vpdpbusd over 64-byte tiles (kernels/x86)
 // `kernel_isa::automatic` takes the best the CPU supports; forcing an ISA the CPU lacks is an error.
 // Rows are split over threads by whole 32-row blocks, so no two threads touch one tile and the
@@ -19,17 +20,19 @@
 #include "bitdial/kernels/reference/gemm.hpp"
 #include "bitdial/quant/activation.hpp"
 
+#include "bitdial/kernels/x86/plane_avx2.hpp"
 #include "bitdial/kernels/x86/plane_avx512.hpp"
 
 namespace bitdial {
 
-enum class kernel_isa : std::uint8_t { automatic, reference, portable, avx512 };
+enum class kernel_isa : std::uint8_t { automatic, reference, portable, avx2, avx512 };
 
 inline const char* to_string(kernel_isa i) noexcept {
   switch (i) {
     case kernel_isa::automatic: return "automatic";
     case kernel_isa::reference: return "reference";
     case kernel_isa::portable: return "portable";
+    case kernel_isa::avx2: return "avx2";
     case kernel_isa::avx512: return "avx512";
   }
   return "?";
@@ -41,6 +44,7 @@ inline bool isa_available(kernel_isa isa) noexcept {
     case kernel_isa::automatic:
     case kernel_isa::reference:
     case kernel_isa::portable: return true;
+    case kernel_isa::avx2: return x86::plane_avx2_available();
     case kernel_isa::avx512: return x86::plane_avx512_available();
   }
   return false;
@@ -49,7 +53,7 @@ inline bool isa_available(kernel_isa isa) noexcept {
 /// Every ISA usable here, best last.
 inline std::vector<kernel_isa> available_isas() {
   std::vector<kernel_isa> v;
-  for (auto i : {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx512})
+  for (auto i : {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2, kernel_isa::avx512})
     if (isa_available(i)) v.push_back(i);
   return v;
 }
@@ -88,10 +92,13 @@ inline kernel_isa resolve_isa(const plane_view& w, kernel_isa want, const char* 
   const bool lut_ok = groups == 1 || glen % 4 == 0;
   if (want == kernel_isa::automatic) {
     if (x86::plane_avx512_supports(w)) return kernel_isa::avx512;
+    if (x86::plane_avx2_supports(w)) return kernel_isa::avx2;
     return lut_ok ? kernel_isa::portable : kernel_isa::reference;
   }
   BITDIAL_REQUIRE(want != kernel_isa::portable || lut_ok, where, ": isa = portable: group size ", glen,
                   " is not a multiple of 4");
+  BITDIAL_REQUIRE(want != kernel_isa::avx2 || x86::plane_avx2_supports(w), where,
+                  ": isa = avx2: this view's scale groups are not supported by the avx2 kernel");
   BITDIAL_REQUIRE(want != kernel_isa::avx512 || x86::plane_avx512_supports(w), where,
                   ": isa = avx512: this view's scale groups are not supported by the avx512 kernel");
   return want;
@@ -127,6 +134,12 @@ inline void gemm(const plane_view& w, const token_batch& x, matrix_view<float> y
       rows_of(b0 + i0, b0 + i1, a, b);
       if (a < b) portable::plane_gemm(w, x, tables, y, p.bias, a, b);
     }, pool, used);
+    return;
+  }
+  if (isa == kernel_isa::avx2) {
+    x86::plane_gemm_avx2_parallel(w, x, y, p.bias, r0, r1, [&](std::size_t blocks, auto&& fn) {
+      parallel_for(blocks, used, fn, pool, used);
+    });
     return;
   }
   x86::plane_gemm_avx512_parallel(w, x, y, p.bias, r0, r1, [&](std::size_t blocks, auto&& fn) {
