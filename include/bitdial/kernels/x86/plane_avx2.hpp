@@ -357,10 +357,11 @@ inline plane_avx2_plan prepare_plane_gemm_avx2(const plane_view& w, const token_
   p.w_ = w;
   p.x_ = x;
   p.job_ = detail::avx2::make_job(w);
-  const std::size_t kt = s.layout().k_tiles(), groups = s.groups_per_row();
+  const std::size_t groups = s.groups_per_row();
   p.sumx_.resize(x.tokens * groups);
   for (std::size_t n = 0; n < x.tokens; ++n) bitdial::detail::group_sums(x.token(n), x.cols, groups, &p.sumx_[n * groups]);
 #if BITDIAL_X86_SIMD
+  const std::size_t kt = s.layout().k_tiles();
   const std::size_t per_token = bitdial::detail::checked_mul(kt, detail::avx2::table_bytes_per_chunk, where, "tables");
   p.tables_ = aligned_buffer(bitdial::detail::checked_mul(x.tokens, per_token, where, "tables"));
   auto* t = reinterpret_cast<std::uint8_t*>(p.tables_.data());
