@@ -236,7 +236,7 @@ int run(const settings& s) {
   auto master = step("INT8 master (RNE, absmax per group of 128)", [&] { return bd::double_rounding<8>().quantize_master(W, g128); });
   auto dr = std::make_unique<bd::elastic_weight>(step("  packed into bit-planes", [&] { return bd::bit_plane_stack::pack(master); }),
                                                  bd::serve_rule::round_half_up);
-  auto tr_master = step("truncation-ready master (scale search per group of 128)", [&] { return bd::truncation_ready<8>({.gran = g128}).quantize(W); });
+  auto tr_master = step("truncation-ready master (12+4-step scale search, groups of 128)", [&] { return bd::truncation_ready<8>({.gran = g128, .coarse_steps = 12, .refine_steps = 4}).quantize(W); });
   auto tr = std::make_unique<bd::elastic_weight>(step("  packed into bit-planes", [&] { return bd::bit_plane_stack::pack(tr_master); }),
                                                  bd::serve_rule::truncate);
   const auto sl = step("residual slices 2+1+1+1+1+1+1 (tiled), packed", [&] {

@@ -71,6 +71,7 @@
 #include <vector>
 
 #include "bitdial/core/bits.hpp"
+#include "bitdial/core/parallel.hpp"
 #include "bitdial/core/error.hpp"
 #include "bitdial/core/matrix.hpp"
 #include "bitdial/core/rounding.hpp"
@@ -248,18 +249,29 @@ class truncation_ready {
     return search_unchecked(group);
   }
 
-  quantized_matrix<std::int8_t> quantize(const_matrix w) const {
+  /// Searches every group's scale — independently, so rows are spread over `pool` (null: the
+  /// process-wide pool; the result does not depend on the thread count) — then quantizes with RNE.
+  quantized_matrix<std::int8_t> quantize(const_matrix w, thread_pool* pool = nullptr) const {
     detail::check_quantize_input(w, opt_.gran, "truncation_ready::quantize");
     std::vector<float> scales(opt_.gran.count(w.rows, w.cols));
-    std::vector<float> buf;
-    detail::for_each_group(w.rows, w.cols, opt_.gran, [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
-      const std::size_t r0 = row == static_cast<std::size_t>(-1) ? 0 : row;
-      const std::size_t r1 = row == static_cast<std::size_t>(-1) ? w.rows : row + 1;
-      buf.clear();
-      for (std::size_t r = r0; r < r1; ++r)
-        for (std::size_t c = c0; c < c1; ++c) buf.push_back(w(r, c));
-      scales[g] = search_unchecked(buf);
-    });
+    auto search_rows = [&](std::size_t row_begin, std::size_t row_end) {
+      std::vector<float> buf;
+      detail::for_each_group(w.rows, w.cols, opt_.gran, [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
+        const bool tensor = row == static_cast<std::size_t>(-1);
+        if (!tensor && (row < row_begin || row >= row_end)) return;
+        const std::size_t r0 = tensor ? 0 : row, r1 = tensor ? w.rows : row + 1;
+        buf.clear();
+        for (std::size_t r = r0; r < r1; ++r)
+          for (std::size_t c = c0; c < c1; ++c) buf.push_back(w(r, c));
+        scales[g] = search_unchecked(buf);
+      });
+    };
+    if (opt_.gran.k == granularity::kind::per_tensor || w.rows < 2) {
+      search_rows(0, w.rows);
+    } else {
+      thread_pool& tp = pool ? *pool : thread_pool::global();
+      parallel_for(w.rows, std::min<std::size_t>(w.rows, 8 * tp.size()), search_rows, tp);
+    }
     return master_quantizer().quantize_with_scales(w, scales);
   }
 
