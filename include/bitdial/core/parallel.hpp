@@ -4,6 +4,8 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
@@ -26,7 +28,8 @@ class thread_pool {
   ~thread_pool() {
     {
       std::lock_guard<std::mutex> lk(m_);
-      stop_ = true;
+      stop_.store(true, std::memory_order_release);
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
@@ -44,19 +47,22 @@ class thread_pool {
       return;
     }
     std::unique_lock<std::mutex> call(call_m_);  // one parallel region at a time
+    fn_ = &fn;
+    tasks_ = tasks;
+    used_ = used;
+    error_ = nullptr;
+    // Every worker checks in, used or not, so none can lag into the next region's fields.
+    pending_.store(size_ - 1, std::memory_order_relaxed);
     {
-      std::lock_guard<std::mutex> lk(m_);
-      fn_ = &fn;
-      tasks_ = tasks;
-      used_ = used;
-      pending_ = used - 1;
-      error_ = nullptr;
-      ++generation_;
+      std::lock_guard<std::mutex> lk(m_);  // pairs with the sleepers' predicate check
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     run_share(0);
-    std::unique_lock<std::mutex> lk(m_);
-    done_.wait(lk, [&] { return pending_ == 0; });
+    if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> lk(m_);
+      done_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
     fn_ = nullptr;
     if (error_) std::rethrow_exception(error_);
   }
@@ -68,6 +74,20 @@ class thread_pool {
   }
 
  private:
+  /// Busy-waits up to ~50 µs for cond: a GEMV region lasts 100 µs – 10 ms, and a futex sleep and
+  /// wake-up costs 30–50 µs, so workers and the caller spin briefly before they block.
+  template <class Cond>
+  static bool spin_until(Cond&& cond) noexcept {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+    for (unsigned i = 0;; ++i) {
+      if (cond()) return true;
+      if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) return false;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+  }
+
   void run_share(std::size_t id) {
     try {
       for (std::size_t t = id; t < tasks_; t += used_) (*fn_)(t);
@@ -79,15 +99,18 @@ class thread_pool {
   void worker(std::size_t id) {
     std::size_t seen = 0;
     for (;;) {
-      std::unique_lock<std::mutex> lk(m_);
-      cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      if (id >= used_) continue;
-      lk.unlock();
-      run_share(id);
-      lk.lock();
-      if (--pending_ == 0) done_.notify_one();
+      auto fresh = [&] { return generation_.load(std::memory_order_acquire) != seen; };
+      if (!spin_until(fresh)) {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, fresh);
+      }
+      if (stop_.load(std::memory_order_acquire)) return;
+      seen = generation_.load(std::memory_order_acquire);
+      if (id < used_) run_share(id);
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lk(m_);
+        done_.notify_one();
+      }
     }
   }
 
@@ -95,10 +118,12 @@ class thread_pool {
   std::vector<std::thread> workers_;
   std::mutex m_, call_m_;
   std::condition_variable cv_, done_;
+  // Written by run() before generation_ is bumped (release); read by workers after they see it.
   const std::function<void(std::size_t)>* fn_ = nullptr;
-  std::size_t tasks_ = 0, used_ = 0, pending_ = 0, generation_ = 0;
-  bool stop_ = false;
+  std::size_t tasks_ = 0, used_ = 0;
   std::exception_ptr error_;
+  std::atomic<std::size_t> generation_{0}, pending_{0};
+  std::atomic<bool> stop_{false};
 };
 
 /// Splits [0, n) into `chunks` contiguous ranges and runs fn(begin, end) on the pool.
