@@ -35,6 +35,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <bit>
 #include <cstring>
 #include <span>
 #include <type_traits>
@@ -277,14 +278,36 @@ class bit_plane_stack {
       }
   }
 
+  /// Per-group plane counts straight from the planes: each nibble is 4 K of one row, so with
+  /// groups a multiple of 4 a nibble's popcount belongs to one group (else count per element).
   void count_ones() {
     ones_.assign(geo_.rows * groups_per_row_ * static_cast<std::size_t>(bits_), 0);
     const std::size_t glen = gran_.k == granularity::kind::per_group ? gran_.group : geo_.cols;
-    for (std::size_t r = 0; r < geo_.rows; ++r)
-      for (std::size_t c = 0; c < geo_.cols; ++c) {
-        const std::uint32_t u = static_cast<std::uint32_t>(code(r, c)) & static_cast<std::uint32_t>(unsigned_max(bits_));
-        std::uint32_t* o = &ones_[(r * groups_per_row_ + c / glen) * static_cast<std::size_t>(bits_)];
-        for (int i = 0; i < bits_; ++i) o[i] += (u >> i) & 1u;
+    if (glen % 4 != 0) {
+      for (std::size_t r = 0; r < geo_.rows; ++r)
+        for (std::size_t c = 0; c < geo_.cols; ++c) {
+          const std::uint32_t u = static_cast<std::uint32_t>(code(r, c)) & static_cast<std::uint32_t>(unsigned_max(bits_));
+          std::uint32_t* o = &ones_[(r * groups_per_row_ + c / glen) * static_cast<std::size_t>(bits_)];
+          for (int i = 0; i < bits_; ++i) o[i] += (u >> i) & 1u;
+        }
+      return;
+    }
+    for (std::size_t rb = 0; rb < geo_.row_blocks(); ++rb)
+      for (int i = 0; i < bits_; ++i) {
+        const auto* p = reinterpret_cast<const std::uint8_t*>(plane(rb, i));
+        for (std::size_t t = 0; t < geo_.k_tiles(); ++t, p += tile32x16::tile_bytes)
+          for (std::size_t rr = 0; rr < tile32x16::rows_per_block; ++rr) {
+            const std::size_t r = rb * tile32x16::rows_per_block + rr;
+            if (r >= geo_.rows) break;
+            const unsigned shift = static_cast<unsigned>(4 * (rr / 16));
+            for (std::size_t g = 0; g < 4; ++g) {
+              const unsigned nib = (p[4 * (rr % 16) + g] >> shift) & 0xFu;
+              if (nib == 0) continue;  // padding nibbles are zero, so c may pass cols only here
+              const std::size_t c = t * tile32x16::k_per_tile + 4 * g;
+              ones_[(r * groups_per_row_ + c / glen) * static_cast<std::size_t>(bits_) + static_cast<std::size_t>(i)] +=
+                  static_cast<std::uint32_t>(std::popcount(nib));
+            }
+          }
       }
   }
 
