@@ -246,3 +246,27 @@ TEST_CASE("activation quantization rejects bad input by name", "[activation][err
   CHECK_THROWS_WITH(q.quantize_token(x, std::span<std::int8_t>(codes.data(), 5)), Catch::Contains("codes.size() = 5"));
   CHECK_THROWS_WITH(q.quantize_token(std::span<const float>(), std::span<std::int8_t>()), Catch::Contains("empty"));
 }
+
+TEST_CASE("SIMD per-token rounding equals the scalar rule on ties, clamps and every tail length",
+          "[activation][simd]") {
+  BITDIAL_LOG_SEED();
+  std::mt19937_64 rng(bitdial::test::seed() + 77);
+  std::uniform_int_distribution<int> half_steps(-300, 300);
+  for (std::size_t k = 1; k <= 70; ++k) {
+    std::vector<float> x(k);
+    for (auto& v : x) v = 0.5f * static_cast<float>(half_steps(rng));  // exact halves: every rule's ties
+    std::vector<std::int8_t> codes(k);
+    const std::int32_t sum = bitdial::detail::quantize_scaled_rne(x.data(), k, 1.0f, -128.0f, 127.0f, codes.data());
+    std::int32_t want_sum = 0;
+    for (std::size_t i = 0; i < k; ++i) {
+      const std::int32_t want = bitdial::detail::round_half_even_small(std::clamp(x[i], -128.0f, 127.0f));
+      INFO("k = " << k << ", x = " << x[i]);
+      REQUIRE(codes[i] == want);
+      want_sum += want;
+    }
+    REQUIRE(sum == want_sum);
+    float want_max = 0.0f;
+    for (float v : x) want_max = std::max(want_max, std::fabs(v));
+    REQUIRE(bitdial::detail::absmax(x.data(), k) == want_max);
+  }
+}

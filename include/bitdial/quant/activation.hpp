@@ -42,6 +42,13 @@
 #include "bitdial/core/matrix.hpp"
 #include "bitdial/quant/uniform.hpp"  // detail::round_half_even_small
 
+#if !defined(BITDIAL_NO_SIMD)
+#include <xsimd/xsimd.hpp>
+#define BITDIAL_ACTIVATION_XSIMD 1
+#else
+#define BITDIAL_ACTIVATION_XSIMD 0
+#endif
+
 namespace bitdial {
 
 enum class activation_mode : std::uint8_t { symmetric, asymmetric };
@@ -80,6 +87,77 @@ struct quantized_activations {
 namespace detail {
 
 inline constexpr std::size_t max_token_len = std::size_t{1} << 24;  // keeps Σq inside int32
+
+// GCC 12 flags the deliberately undefined pass-through operand inside its AVX-512 intrinsic
+// headers when xsimd inlines them (-march with AVX-512); the operand is never read.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+/// max_i |x_i| (0 for k = 0). xsimd batches of the build's target architecture; the maximum is
+/// exact in any order.
+inline float absmax(const float* x, std::size_t k) noexcept {
+  float m = 0.0f;
+  std::size_t i = 0;
+#if BITDIAL_ACTIVATION_XSIMD
+  using batch = xsimd::batch<float>;
+  constexpr std::size_t W = batch::size;
+  const std::size_t simd_end = k - k % W;
+  if (simd_end > 0) {
+    batch acc(0.0f);
+    for (; i < simd_end; i += W) acc = xsimd::max(acc, xsimd::abs(batch::load_unaligned(x + i)));
+    alignas(64) float lanes[W];
+    acc.store_aligned(lanes);
+    for (float v : lanes) m = std::max(m, v);
+  }
+#endif
+  for (; i < k; ++i) m = std::max(m, std::fabs(x[i]));
+  return m;
+}
+
+/// codes_i = RNE(clamp(x_i·s, lo, hi)) with |lo|, |hi| < 2^22; returns Σ codes. RNE is built from
+/// truncation (cvttps2dq semantics) and an exact comparison of the fraction |v − trunc v|, so the
+/// result does not depend on the FPU rounding mode; SIMD and scalar paths give identical codes.
+inline std::int32_t quantize_scaled_rne(const float* x, std::size_t k, float s, float lo, float hi,
+                                        std::int8_t* codes) noexcept {
+  std::int32_t sum = 0;
+  std::size_t i = 0;
+#if BITDIAL_ACTIVATION_XSIMD
+  using batch = xsimd::batch<float>;
+  using ibatch = xsimd::batch<std::int32_t>;
+  constexpr std::size_t W = batch::size;
+  const batch vs(s), vlo(lo), vhi(hi), half(0.5f), one(1.0f), zero(0.0f);
+  const ibatch ione(1);
+  ibatch isum(0);
+  alignas(64) std::int32_t lanes[W];
+  const std::size_t simd_end = k - k % W;
+  for (; i < simd_end; i += W) {
+    const batch v = xsimd::min(xsimd::max(batch::load_unaligned(x + i) * vs, vlo), vhi);
+    const ibatch t = xsimd::batch_cast<std::int32_t>(v);  // toward zero, exact for |v| < 2^31
+    const batch tf = xsimd::batch_cast<float>(t);
+    const batch d = xsimd::abs(v - tf);                   // exact: v and tf share the binade
+    const batch odd = xsimd::batch_cast<float>(t & ione);
+    const auto away = (d > half) | ((d == half) & (odd != zero));
+    const ibatch q = xsimd::batch_cast<std::int32_t>(tf + xsimd::select(away, xsimd::copysign(one, v), zero));
+    isum += q;
+    q.store_aligned(lanes);
+    for (std::size_t j = 0; j < W; ++j) codes[i + j] = static_cast<std::int8_t>(lanes[j]);
+  }
+  sum = xsimd::hadd(isum);
+#endif
+  for (; i < k; ++i) {
+    const std::int32_t q = round_half_even_small(std::clamp(x[i] * s, lo, hi));
+    codes[i] = static_cast<std::int8_t>(q);
+    sum += q;
+  }
+  return sum;
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 }  // namespace detail
 
@@ -150,15 +228,9 @@ class per_token_quantizer {
     const int b = bits();
     const float qp = b == 1 ? 1.0f : static_cast<float>(signed_max(b));
     const float lo = static_cast<float>(signed_min(b)), hi = static_cast<float>(signed_max(b));
-    float amax = 0.0f;
-    for (std::size_t i = 0; i < k; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float amax = detail::absmax(x, k);
     const float s = qp / std::max(amax, opt_.eps);
-    std::int32_t sum = 0;
-    for (std::size_t i = 0; i < k; ++i) {
-      const std::int32_t q = detail::round_half_even_small(std::clamp(x[i] * s, lo, hi));
-      codes[i] = static_cast<std::int8_t>(q);
-      sum += q;
-    }
+    const std::int32_t sum = detail::quantize_scaled_rne(x, k, s, lo, hi, codes);
     return {1.0f / s, 0, sum};
   }
 
