@@ -8,3 +8,5 @@ if(NOT TARGET xtl)
 endif()
 find_dependency(xsimd 8.1)
 find_dependency(Threads)
+# Optional: nlohmann-json, for bitdial::io (the safetensors reader). Absent, bitdial::io is not defined.
+find_package(nlohmann_json 3 QUIET)
