@@ -171,7 +171,8 @@ inline bit_plane_stack deserialize(const std::uint8_t* data, std::size_t size) {
     BITDIAL_REQUIRE(std::isfinite(scales[i]) && scales[i] >= 0.0f, where, ": scales[", i, "] = ", scales[i],
                     ": must be finite and >= 0");
   std::vector<std::int32_t> zps(n_zp);
-  std::memcpy(zps.data(), r.take(n_zp * 4, "zero points"), n_zp * 4);
+  const std::uint8_t* zp_bytes = r.take(n_zp * 4, "zero points");
+  if (n_zp) std::memcpy(zps.data(), zp_bytes, n_zp * 4);  // memcpy(null, …, 0) is undefined
   for (std::size_t i = 0; i < zps.size(); ++i)
     BITDIAL_REQUIRE(zps[i] >= 0 && zps[i] <= unsigned_max(static_cast<int>(bits)), where, ": zero_points[", i,
                     "] = ", zps[i], ": outside the ", bits, "-bit code range");
