@@ -152,6 +152,16 @@ class bit_plane_stack {
   /// Start of plane `bit` of row block `rb` (64-byte aligned).
   const std::byte* plane(std::size_t rb, int bit) const noexcept { return planes_.data() + geo_.plane_offset(rb, bit); }
   std::span<const std::byte> bytes() const noexcept { return {planes_.data(), planes_.size()}; }
+  /// Scales of row block rb in kernel order: [group][32 rows] (rows past the end hold 0), so a
+  /// vector epilogue loads 16 rows of one group with one load. Derived at pack time.
+  const float* block_scales(std::size_t rb) const noexcept {
+    return block_scales_.data() + rb * groups_per_row_ * tile32x16::rows_per_block;
+  }
+  /// Zero points in the same order, or null for a master without zero points.
+  const std::int32_t* block_zero_points(std::size_t rb) const noexcept {
+    return block_zero_points_.empty() ? nullptr
+                                      : block_zero_points_.data() + rb * groups_per_row_ * tile32x16::rows_per_block;
+  }
   /// Set bits of plane `bit` in scale group g of row r.
   std::uint32_t plane_ones(std::size_t r, std::size_t g, int bit) const noexcept {
     return ones_[(r * groups_per_row_ + g) * static_cast<std::size_t>(bits_) + static_cast<std::size_t>(bit)];
@@ -190,6 +200,7 @@ class bit_plane_stack {
     s.planes_ = std::move(planes);
     s.check_padding("bit_plane_stack::from_parts");
     s.count_ones();
+    s.build_block_params();
     return s;
   }
 
@@ -256,7 +267,23 @@ class bit_plane_stack {
       }
     }
     s.count_ones();
+    s.build_block_params();
     return s;
+  }
+
+  void build_block_params() {
+    constexpr std::size_t RB = tile32x16::rows_per_block;
+    const std::size_t blocks = geo_.row_blocks();
+    block_scales_.assign(blocks * groups_per_row_ * RB, 0.0f);
+    if (!zero_points_.empty()) block_zero_points_.assign(block_scales_.size(), 0);
+    const std::size_t glen = geo_.cols / groups_per_row_;
+    for (std::size_t r = 0; r < geo_.rows; ++r)
+      for (std::size_t g = 0; g < groups_per_row_; ++g) {
+        const std::size_t gi = gran_.index(r, g * glen, geo_.cols);
+        const std::size_t at = ((r / RB) * groups_per_row_ + g) * RB + r % RB;
+        block_scales_[at] = scales_[gi];
+        if (!zero_points_.empty()) block_zero_points_[at] = zero_points_[gi];
+      }
   }
 
   /// Padding (K beyond cols, rows beyond rows) must hold no set bit: kernels rely on it.
@@ -321,6 +348,8 @@ class bit_plane_stack {
   std::vector<std::int32_t> zero_points_;
   aligned_buffer planes_;
   std::vector<std::uint32_t> ones_;  // [row][group][plane]
+  std::vector<float> block_scales_;              // [row block][group][32 rows]
+  std::vector<std::int32_t> block_zero_points_;  // same order; empty without zero points
 };
 
 }  // namespace bitdial

@@ -9,12 +9,23 @@
 // with groups summed in ascending order. offset2 = 2·m_k − 2·z folds the truncation midpoint and
 // the zero point (plane_view::offset2). The integer inside float() is exact in int64; converting
 // it to float is the only rounding before the scale products.
+//
+// Every product is rounded before it is added (BITDIAL_ROUNDED): a compiler allowed to contract
+// a·b + c into one fused multiply-add (GCC's default where FMA exists) would otherwise give a
+// different float in a kernel compiled with FMA enabled than in the reference compiled without.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 #include "bitdial/select/plane_view.hpp"
+
+/// Makes the compiler materialise x: no multiply-add contraction can reach across it.
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define BITDIAL_ROUNDED(x) __asm__("" : "+x"(x))
+#else
+#define BITDIAL_ROUNDED(x) ((void)0)
+#endif
 
 namespace bitdial::detail {
 
@@ -30,9 +41,12 @@ inline float finish_row(const plane_view& v, std::size_t r, const std::int64_t* 
   for (std::size_t g = 0; g < groups; ++g) {
     const std::size_t gi = s.gran().index(row, g * glen, v.cols());
     const std::int64_t twice = acc[g] * (std::int64_t{1} << k1) + v.offset2(gi) * sumx[g];
-    sum += v.scale(gi) * (static_cast<float>(twice) * 0.5f);
+    float term = v.scale(gi) * (static_cast<float>(twice) * 0.5f);
+    BITDIAL_ROUNDED(term);
+    sum += term;
   }
-  const float y = token_scale * sum;
+  float y = token_scale * sum;
+  BITDIAL_ROUNDED(y);
   return bias ? bias[row] + y : y;
 }
 

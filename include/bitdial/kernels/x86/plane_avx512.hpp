@@ -263,11 +263,12 @@ BITDIAL_TARGET_AVX512 inline __m512i dpbusd(__m512i acc, __m512i a_u8, __m512i b
     (acc)[3] = dpbusd((acc)[3], _mm512_permutexvar_epi8(ihi_, thi), (w));          \
   } while (0)
 
-/// Chunks [c0, c0 + n) of R row blocks against one token's tables. out[blk·32 + row] =
-/// lo + 256·hi (int64; the caller subtracts the bias term).
+/// Chunks [c0, c0 + n) of R row blocks against one token's tables: out[r][row] += lo + 256·hi −
+/// corr (int64; corr is the table bias 512·4·n·Σc of these chunks).
 template <int Bits, int Kind, bool TopTwice, int R>
 BITDIAL_TARGET_AVX512 void lut_segment(const plane_job& job, const std::byte* const* base, const std::uint8_t* tables,
-                                       std::size_t c0, std::size_t n, std::int64_t* out) noexcept {
+                                       std::size_t c0, std::size_t n, std::int64_t* const* out,
+                                       std::int64_t corr) noexcept {
   const __m512i m0f = _mm512_set1_epi8(0x0F);
   const __m512i sel = _mm512_set1_epi32(0x30201000);  // byte p: 16·(p % 4)
   const __m512i ones = _mm512_set1_epi32(-1);
@@ -322,14 +323,16 @@ BITDIAL_TARGET_AVX512 void lut_segment(const plane_job& job, const std::byte* co
                                          _mm512_slli_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(hi)), 8));
       const __m512i b = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(lo, 1)),
                                          _mm512_slli_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(hi, 1)), 8));
-      _mm512_storeu_si512(out + 32 * r + 16 * half, a);
-      _mm512_storeu_si512(out + 32 * r + 16 * half + 8, b);
+      std::int64_t* o = out[r] + 16 * half;
+      const __m512i c = _mm512_set1_epi64(corr);
+      _mm512_storeu_si512(o, _mm512_add_epi64(_mm512_loadu_si512(o), _mm512_sub_epi64(a, c)));
+      _mm512_storeu_si512(o + 8, _mm512_add_epi64(_mm512_loadu_si512(o + 8), _mm512_sub_epi64(b, c)));
     }
 }
 #undef BITDIAL_LUT_PLANE
 
 using lut_fn = void (*)(const plane_job&, const std::byte* const*, const std::uint8_t*, std::size_t, std::size_t,
-                        std::int64_t*) noexcept;
+                        std::int64_t* const*, std::int64_t) noexcept;
 
 template <int R>
 inline lut_fn pick_lut(const plane_job& j) noexcept {
@@ -495,6 +498,65 @@ struct segments {
   }
 };
 
+/// The shared epilogue (bitdial::detail::finish_row) for the rows of one 32-row block inside
+/// stack rows [a0, a1), 16 rows per vector, groups in ascending order — the same operations per
+/// lane as finish_row, so the floats are identical: int64 twice = acc·2^(k+1) + offset2·Σx,
+/// float(twice) (vcvtqq2ps, round to nearest like cvtsi2ss), ·0.5 (exact), ·s, rounded, summed;
+/// then token_scale·sum, rounded, + bias. acc is [group][32 rows] (int64).
+BITDIAL_TARGET_AVX512 inline void finish_block_avx512(const plane_view& w, std::size_t blk, const std::int64_t* acc,
+                                                       const std::int64_t* sumx, float token_scale, const float* bias,
+                                                       float* y_token, std::size_t a0, std::size_t a1) noexcept {
+  constexpr std::size_t RB = tile32x16::rows_per_block;
+  const bit_plane_stack& s = *w.stack;
+  const std::size_t groups = s.groups_per_row();
+  const std::int64_t k1 = w.shift() + 1;
+  const std::int64_t mid_plus_offset = w.offset2(0) + 2 * (s.zero_points().empty() ? 0 : s.zero_points()[0]);
+  const float* bscale = s.block_scales(blk);
+  const std::int32_t* bzero = s.block_zero_points(blk);
+  const __m512 half_v = _mm512_set1_ps(0.5f);
+  const __m512 tscale = _mm512_set1_ps(token_scale);
+  for (std::size_t h = 0; h < 2; ++h) {
+    const std::size_t row0 = blk * RB + 16 * h;
+    if (row0 >= a1 || row0 + 16 <= a0) continue;
+    __m512 sum = _mm512_setzero_ps();
+    const std::size_t live = std::min<std::size_t>(16, s.rows() - row0);  // rows of the stack in this half
+    const __mmask16 valid = static_cast<__mmask16>(live == 16 ? 0xFFFFu : (1u << live) - 1u);
+    for (std::size_t g = 0; g < groups; ++g) {
+      const std::int64_t* a = acc + g * RB + 16 * h;
+      __m512i t0 = _mm512_slli_epi64(_mm512_loadu_si512(a), static_cast<unsigned>(k1));
+      __m512i t1 = _mm512_slli_epi64(_mm512_loadu_si512(a + 8), static_cast<unsigned>(k1));
+      if (bzero == nullptr) {
+        const __m512i c = _mm512_set1_epi64(mid_plus_offset * sumx[g]);
+        t0 = _mm512_add_epi64(t0, c);
+        t1 = _mm512_add_epi64(t1, c);
+      } else {  // offset2 = mid + code_offset2 − 2z per row
+        const __m256i z0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bzero + g * RB + 16 * h));
+        const __m256i z1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bzero + g * RB + 16 * h + 8));
+        const __m512i base = _mm512_set1_epi64(mid_plus_offset), sx = _mm512_set1_epi64(sumx[g]);
+        const __m512i o0 = _mm512_sub_epi64(base, _mm512_slli_epi64(_mm512_cvtepi32_epi64(z0), 1));
+        const __m512i o1 = _mm512_sub_epi64(base, _mm512_slli_epi64(_mm512_cvtepi32_epi64(z1), 1));
+        t0 = _mm512_add_epi64(t0, _mm512_mullo_epi64(o0, sx));
+        t1 = _mm512_add_epi64(t1, _mm512_mullo_epi64(o1, sx));
+      }
+      const __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtepi64_ps(t0)), _mm512_cvtepi64_ps(t1), 1);
+      const __m512 sc = w.scale_override ? _mm512_maskz_loadu_ps(valid, w.scale_override + row0)
+                                         : _mm512_loadu_ps(bscale + g * RB + 16 * h);
+      __m512 term = _mm512_mul_ps(sc, _mm512_mul_ps(f, half_v));
+      __asm__("" : "+v"(term));  // rounded before the add, as in finish_row
+      sum = _mm512_add_ps(sum, term);
+    }
+    __m512 yv = _mm512_mul_ps(tscale, sum);
+    __asm__("" : "+v"(yv));
+    alignas(64) float out[16];
+    _mm512_store_ps(out, yv);
+    const std::size_t lo = std::max(a0, row0), hi = std::min(a1, row0 + 16);
+    for (std::size_t r = lo; r < hi; ++r) {
+      const float v = out[r - row0];
+      y_token[r - w.row_begin] = bias ? bias[r] + v : v;
+    }
+  }
+}
+
 }  // namespace detail
 
 class plane_gemm_plan;
@@ -594,8 +656,14 @@ inline void run_plane_gemm_avx512(const plane_gemm_plan& p, matrix_view<float> y
   const int top_bit = s.master_bits() - 1;
   std::vector<std::int64_t> row_acc(groups);
 
-  // Writes the rows of block `blk` inside the range from acc[(g·32 + rr)].
+  // Writes the rows of block `blk` inside the range from acc[(g·32 + rr)]: vectorised across 16
+  // rows unless a scale override is combined with scale groups (then row by row).
+  const bool vector_finish = w.scale_override == nullptr || groups == 1;
   auto finish_block = [&](std::size_t blk, std::size_t n, const std::int64_t* acc) {
+    if (vector_finish) {
+      detail::finish_block_avx512(w, blk, acc, &p.sumx_[n * groups], p.x_.scales[n], bias, &y(n, 0), a0, a1);
+      return;
+    }
     const std::size_t r_lo = std::max(a0, blk * RB), r_hi = std::min(a1, (blk + 1) * RB);
     for (std::size_t r = r_lo; r < r_hi; ++r) {
       for (std::size_t g = 0; g < groups; ++g) row_acc[g] = acc[g * RB + (r - blk * RB)];
@@ -609,7 +677,6 @@ inline void run_plane_gemm_avx512(const plane_gemm_plan& p, matrix_view<float> y
     const auto* tables = reinterpret_cast<const std::uint8_t*>(p.data_.data());
     const std::int64_t bias_per_chunk = 2048 * p.job_.weight_sum;  // 512 · 4 groups · Σc
     std::vector<std::int64_t> acc(2 * groups * RB);
-    std::int64_t seg_out[2 * RB];
     for (std::size_t blk = blk0; blk < blk1;) {
       const int R = blk + 1 < blk1 ? 2 : 1;
       const std::byte* base[2] = {s.plane(blk, top_bit), R == 2 ? s.plane(blk + 1, top_bit) : nullptr};
@@ -617,12 +684,8 @@ inline void run_plane_gemm_avx512(const plane_gemm_plan& p, matrix_view<float> y
         std::fill(acc.begin(), acc.end(), 0);
         const std::uint8_t* tab = tables + n * kt * detail::table_bytes_per_chunk;
         p.seg_.for_each([&](std::size_t g, std::size_t c0, std::size_t nc) {
-          (R == 2 ? two : one)(p.job_, base, tab, c0, nc, seg_out);
-          const std::int64_t corr = bias_per_chunk * static_cast<std::int64_t>(nc);
-          BITDIAL_UNROLL
-          for (int r = 0; r < R; ++r)
-            for (std::size_t i = 0; i < RB; ++i)
-              acc[(static_cast<std::size_t>(r) * groups + g) * RB + i] += seg_out[static_cast<std::size_t>(r) * RB + i] - corr;
+          std::int64_t* const outs[2] = {&acc[g * RB], &acc[(groups + g) * RB]};
+          (R == 2 ? two : one)(p.job_, base, tab, c0, nc, outs, bias_per_chunk * static_cast<std::int64_t>(nc));
         });
         BITDIAL_UNROLL
         for (int r = 0; r < R; ++r) finish_block(blk + static_cast<std::size_t>(r), n, &acc[static_cast<std::size_t>(r) * groups * RB]);
