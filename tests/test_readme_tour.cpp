@@ -1,0 +1,61 @@
+// The README's API tour, compiled and checked: if the README's code stops building or stops
+// meaning what it says, this suite fails.
+#include <bitdial/bitdial.hpp>
+
+#include <cstdio>
+
+#include "test_support.hpp"
+
+namespace bd = bitdial;
+
+TEST_CASE("README API tour", "[readme]") {
+  BITDIAL_LOG_SEED();
+  const std::size_t M = 64, K = 256, N = 4;
+  const auto weights = bd::test::normal(M * K, 1);
+  const auto x = bd::test::normal(K, 2);
+  const auto X = bd::test::normal(N * K, 3);
+  const auto calib = bd::test::normal(32 * K, 4);
+  const bd::const_matrix calib_tokens(calib.data(), 32, K);
+  std::vector<float> y(M), Y(N * M), b(M, 0.5f);
+
+  // Quantize once: an INT8 master with one scale per group of 128, kept as bit-planes.
+  bd::const_matrix W(weights.data(), M, K);
+  auto master = bd::double_rounding<8>().quantize_master(W, bd::granularity::per_group(128));
+  bd::elastic_weight w(bd::bit_plane_stack::pack(master), bd::serve_rule::round_half_up);
+
+  // Serve at any width.
+  bd::gemv(w.view(8), x, y);
+  const auto y8 = y;
+  bd::gemv(w.view(3), x, y);
+  CHECK(y != y8);
+  CHECK(w.view(3).bytes_read() * 8 == w.stack().bytes().size() * 4);  // b + 1 planes for RHU at b = 3
+  // "equals 3-bit double rounding exactly": the view dequantizes to the quantizer's own 3-bit values.
+  const auto dr3 = bd::double_rounding<8>().dequantize(master, 3);
+  for (std::size_t r = 0; r < M; ++r)
+    for (std::size_t c = 0; c < K; ++c) REQUIRE(w.view(3).dequantize(r, c) == dr3[r * K + c]);
+  w.set_bits(4);
+  CHECK(w.view().bits == 4);
+  bd::gemv(w.view(), x, y);
+
+  // Batches with a bias and a row range.
+  std::fill(Y.begin(), Y.end(), -7.0f);
+  bd::gemm(w.view(2), bd::const_matrix(X.data(), N, K), bd::matrix_view<float>(Y.data(), N, M),
+           bd::gemm_params{.bias = b.data(), .row_begin = 0, .row_end = M / 2});
+  CHECK(Y[M / 2] == -7.0f);  // outside the row range: untouched
+  CHECK(Y[0] != -7.0f);
+
+  auto half = bd::shard(w.view(4), M / 2, M);
+  CHECK(half.rows() == M / 2);
+
+  auto slices = bd::plane_slice_stack::pack(bd::uniform_residual({2, 2, 2, 2}).quantize(W));
+  auto router = bd::statistic_router::calibrate(calib_tokens, 1, 4, 2.5);
+  bd::const_matrix Xm(X.data(), N, K);
+  auto xq = bd::per_token_quantizer<8>().quantize(Xm);
+  bd::gemm_slices(slices.view_slices(4), bd::as_tokens(xq), bd::matrix_view<float>(Y.data(), N, M),
+                  router.route_all(Xm));
+
+  bd::save(w.stack(), "readme_tour_layer0.bdl");
+  auto again = bd::load("readme_tour_layer0.bdl");
+  CHECK(bd::serialize(again) == bd::serialize(w.stack()));
+  std::remove("readme_tour_layer0.bdl");
+}
