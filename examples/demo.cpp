@@ -10,9 +10,23 @@
 //      serving every token at the maximum,
 //   5. writes the serving table as JSON and CSV, and a plot (SVG through gnuplot, if installed).
 //
+// Real weights and activations instead of the synthetic ones:
+//   --safetensors FILE [--tensor NAME]   a 2-D F32/F16/BF16 tensor (default: the largest one)
+//   --gguf FILE [--tensor NAME]          a 2-D F32/F16/BF16/Q8_0 tensor (default: the largest one). A
+//                                        Q8_0 tensor is imported directly as the INT8 master (codes q,
+//                                        scales d per group of 32) and served by double rounding and
+//                                        by truncation from its own codes: no float weights involved.
+//   --npy FILE                           activations, N x K or K (K = the weights' columns)
+// With a file, --rows M (or --quick: 256) keeps the first M rows; the scale groups are 128 when K
+// allows (else 64, 32, or one per row).
+//
 // Usage: bitdial_demo [--rows M] [--cols K] [--threads T] [--out PREFIX] [--quick]
+//                     [--safetensors FILE | --gguf FILE] [--tensor NAME] [--npy FILE]
 #include <Eigen/Core>
 #include <bitdial/bitdial.hpp>
+#include <bitdial/format/gguf.hpp>
+#include <bitdial/format/npy.hpp>
+#include <bitdial/format/safetensors.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -21,6 +35,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -36,6 +51,16 @@ struct settings {
   std::size_t tokens = 64;                          // MoBiQuant batch and output-error tokens
   std::size_t threads = 0;
   std::string out = "bitdial_demo";
+  std::string safetensors, gguf, tensor, npy;  // optional inputs
+  bool rows_given = false, quick = false;
+  bd::granularity group = bd::granularity::per_group(128);  // scale groups along K
+};
+
+/// Weights to serve: floats, and for a GGUF Q8_0 tensor also its INT8 master.
+struct weights {
+  std::vector<float> w;
+  std::optional<bd::quantized_matrix<std::int8_t>> q8_master;
+  std::string source = "synthetic LLM-like (Student-t, outlier channels)";
 };
 
 double seconds_since(clock_type::time_point t0) {
@@ -143,11 +168,32 @@ double rel_err(const std::vector<float>& ref, const std::vector<float>& got) {
 // ---------------------------------------------------------------------------------------------
 
 /// Scale groups of 128 along K, as deployed 4-bit formats use (a per-row scale is ruined by the
-/// outlier channels of an LLM weight).
-constexpr bd::granularity g128 = bd::granularity::per_group(128);
+/// outlier channels of an LLM weight); 64 or 32 when K is not a multiple of 128.
+bd::granularity group_for(std::size_t K) {
+  for (std::size_t g : {128, 64, 32})
+    if (K % g == 0) return bd::granularity::per_group(g);
+  return bd::granularity::per_row();
+}
+std::string group_name(const bd::granularity& g) {
+  return g.k == bd::granularity::kind::per_group ? "groups of " + std::to_string(g.group) : "one scale per row";
+}
+
+/// Like step(), but a family that cannot take this shape is reported and skipped.
+template <class F>
+void optional_step(const char* what, F&& f) {
+  try {
+    step(what, std::forward<F>(f));
+  } catch (const bd::error& e) {
+    std::printf("skipped: %s\n", e.what());
+  }
+}
 
 std::vector<quant_row> quantizer_table(const std::vector<float>& w, const settings& s) {
-  const std::size_t M = std::min(s.block_rows, s.rows), K = std::min(s.block_cols, s.cols);
+  const std::size_t M = std::min(s.block_rows, s.rows);
+  std::size_t K = std::min(s.block_cols, s.cols);
+  if (K >= 128) K -= K % 128;
+  else if (K >= 32) K -= K % 32;
+  const bd::granularity g = group_for(K);
   std::vector<float> blk(M * K);
   for (std::size_t r = 0; r < M; ++r) std::copy_n(&w[r * s.cols], K, &blk[r * K]);
   const bd::const_matrix W(blk.data(), M, K);
@@ -155,17 +201,17 @@ std::vector<quant_row> quantizer_table(const std::vector<float>& w, const settin
   auto add = [&](std::string fam, double bpw, const std::vector<float>& deq) {
     rows.push_back({std::move(fam), bpw, bd::sqnr_db(blk, deq)});
   };
-  std::printf("\nQuantizer error on a %zux%zu block, scale groups of 128 (SQNR dB, higher is better)\n", M, K);
-  step("uniform absmax / MSE-clipped, b = 1..8", [&] {
+  std::printf("\nQuantizer error on a %zux%zu block, %s (SQNR dB, higher is better)\n", M, K, group_name(g).c_str());
+  optional_step("uniform absmax / MSE-clipped, b = 1..8", [&] {
     for (int b = 1; b <= 8; ++b) {
-      const bd::uniform_symmetric<> q(b, {.gran = g128});
+      const bd::uniform_symmetric<> q(b, {.gran = g});
       add("uniform_absmax", b, q.quantize(W).dequantize());
       add("uniform_mse", b, bd::quantize_mse(q, W).dequantize());
     }
   });
-  step("double rounding (RHU, RNE) and truncation from INT8 masters", [&] {
-    const auto master = bd::double_rounding<8>().quantize_master(W, g128);
-    const auto tr_master = bd::truncation_ready<8>({.gran = g128}).quantize(W);
+  optional_step("double rounding (RHU, RNE) and truncation from INT8 masters", [&] {
+    const auto master = bd::double_rounding<8>().quantize_master(W, g);
+    const auto tr_master = bd::truncation_ready<8>({.gran = g}).quantize(W);
     for (int b = 1; b <= 8; ++b) {
       add("double_rounding_rhu", b, bd::double_rounding<8>().dequantize(master, b));
       add("double_rounding_rne", b, bd::double_rounding<8>({bd::rounding::half_even}).dequantize(master, b));
@@ -173,10 +219,10 @@ std::vector<quant_row> quantizer_table(const std::vector<float>& w, const settin
       add("truncation_ready", b, bd::truncation<8>().dequantize(tr_master, b));
     }
   });
-  step("residual slices: tiled 1-bit, binarization, BitStack rank 1", [&] {
+  optional_step("residual slices: tiled 1-bit, binarization, BitStack rank 1", [&] {
     const auto tiled =
-        bd::uniform_residual(std::vector<int>(8, 1), {.gran = g128, .scales = bd::residual_scales::power_of_two}).quantize(W);
-    const auto bin = bd::residual_binarizer(8, {.gran = g128}).quantize(W);
+        bd::uniform_residual(std::vector<int>(8, 1), {.gran = g, .scales = bd::residual_scales::power_of_two}).quantize(W);
+    const auto bin = bd::residual_binarizer(8, {.gran = g}).quantize(W);
     for (std::size_t n = 1; n <= 8; ++n) {
       add("slices_tiled", double(n), tiled.dequantize(n));
       add("slices_binarized", double(n), bin.dequantize(n));
@@ -184,12 +230,12 @@ std::vector<quant_row> quantizer_table(const std::vector<float>& w, const settin
     const auto bs = bd::bitstack(4).quantize(W);
     for (std::size_t n = 1; n <= 4; ++n) add("bitstack_r1", bd::bits_per_weight(bs, n), bs.dequantize(n));
   });
-  step("ternary: BitNet b1.58, TWN, Tequila", [&] {
+  optional_step("ternary: BitNet b1.58, TWN, Tequila", [&] {
     add("ternary_bitnet", 1.58, bd::bitnet_ternary().quantize(W).dequantize());
     add("ternary_twn", 1.58, bd::twn_ternary().quantize(W).dequantize());
     add("ternary_tequila", 1.58, bd::tequila_ternary().quantize(W).dequantize());
   });
-  step("minifloat: MXFP4/6/8, MXINT8, NVFP4, LLM-FP4, BitMoD", [&] {
+  optional_step("minifloat: MXFP4/6/8, MXINT8, NVFP4, LLM-FP4, BitMoD", [&] {
     add("mxfp4", 4.25, bd::mx_quantizer(bd::mxfp4).quantize(W).dequantize());
     add("mxfp6_e2m3", 6.25, bd::mx_quantizer(bd::mxfp6_e2m3).quantize(W).dequantize());
     add("mxfp6_e3m2", 6.25, bd::mx_quantizer(bd::mxfp6_e3m2).quantize(W).dequantize());
@@ -222,30 +268,126 @@ std::vector<quant_row> quantizer_table(const std::vector<float>& w, const settin
 
 // ---------------------------------------------------------------------------------------------
 
-int run(const settings& s) {
+/// The tensor to serve: the one named, else the largest candidate (`ok`) of the file.
+template <class Tensor, class Ok>
+std::string pick_tensor(const std::vector<Tensor>& ts, const std::string& wanted, Ok&& ok, const std::string& file) {
+  if (!wanted.empty()) return wanted;
+  const Tensor* best = nullptr;
+  std::uint64_t best_size = 0;
+  for (const auto& t : ts) {
+    std::uint64_t n = 1;
+    for (auto d : t.shape_dims()) n *= d;
+    if (ok(t) && n > best_size) best = &t, best_size = n;
+  }
+  if (!best) throw bd::error("bitdial_demo: file = " + file + ": no 2-D tensor this demo can serve (see --tensor)");
+  return best->name;
+}
+
+/// Weights from --safetensors / --gguf (rows cropped to --rows, or 256 with --quick), or synthetic.
+weights load_weights(settings& s) {
+  weights out;
+  const std::size_t limit = s.rows_given ? s.rows : s.quick ? 256 : SIZE_MAX;
+  if (!s.safetensors.empty()) {
+    const auto f = bd::safetensors_file::open(s.safetensors);
+    struct entry {
+      std::string name;
+      std::vector<std::uint64_t> shape;
+      bool ok;
+      const std::vector<std::uint64_t>& shape_dims() const { return shape; }
+    };
+    std::vector<entry> ts;
+    for (const auto& t : f.tensors()) ts.push_back({t.name, t.shape, bd::safetensors_file::is_float_matrix(t)});
+    const auto name = pick_tensor(ts, s.tensor, [](const entry& e) { return e.ok; }, s.safetensors);
+    auto m = f.load_matrix(name);
+    out.w = std::move(m.data);
+    s.rows = m.rows, s.cols = m.cols;
+    out.source = "safetensors " + s.safetensors + ": " + name + " (" + bd::to_string(f.find(name).dtype) + ")";
+  } else if (!s.gguf.empty()) {
+    const auto f = bd::gguf_file::open(s.gguf);
+    struct entry {
+      std::string name;
+      std::vector<std::uint64_t> ne;
+      bool ok;
+      const std::vector<std::uint64_t>& shape_dims() const { return ne; }
+    };
+    std::vector<entry> ts;
+    for (const auto& t : f.tensors()) ts.push_back({t.name, t.ne, t.known_type() && t.is_2d() && t.rows() * t.cols() > 0});
+    const auto name = pick_tensor(ts, s.tensor, [](const entry& e) { return e.ok; }, s.gguf);
+    const auto& t = f.find(name);
+    if (t.type == bd::ggml_type::q8_0) {
+      out.q8_master = f.import_q8_0(name);
+      out.w = out.q8_master->dequantize();  // d·q: the float truth a Q8_0 file carries
+    } else {
+      out.w = f.load_matrix(name).data;
+    }
+    s.rows = static_cast<std::size_t>(t.rows()), s.cols = static_cast<std::size_t>(t.cols());
+    out.source = "gguf " + s.gguf + ": " + name + " (" + bd::to_string(t.type) + ")";
+  } else {
+    return out;  // built by run() once the banner is out
+  }
+  if (s.rows > limit) {
+    s.rows = limit;
+    out.w.resize(s.rows * s.cols);
+    if (out.q8_master) {
+      out.q8_master->rows = s.rows;
+      out.q8_master->codes.resize(s.rows * s.cols);
+      out.q8_master->scales.resize(out.q8_master->gran.count(s.rows, s.cols));
+    }
+  }
+  return out;
+}
+
+int run(settings s) {
+  auto wt = load_weights(s);
+  s.group = group_for(s.cols);
+  const auto& w = wt.w;
   std::printf("bitdial elastic-serving demo: %zu x %zu weights, %zu threads\n", s.rows, s.cols,
               s.threads ? s.threads : bd::thread_pool::global().size());
+  std::printf("weights: %s\n", wt.source.c_str());
   std::printf("kernel ISAs available:");
   for (auto isa : bd::available_isas()) std::printf(" %s", bd::to_string(isa));
   std::printf("\n\n");
-  const auto w = step("building the LLM-like weight matrix", [&] { return llm_like(s.rows, s.cols, 2026); });
+  if (wt.w.empty()) wt.w = step("building the LLM-like weight matrix", [&] { return llm_like(s.rows, s.cols, 2026); });
   const auto qrows = quantizer_table(w, s);
 
-  std::printf("\nStoring the %zu x %zu matrix once per elastic family\n", s.rows, s.cols);
+  std::printf("\nStoring the %zu x %zu matrix once per elastic family (%s)\n", s.rows, s.cols, group_name(s.group).c_str());
   const bd::const_matrix W(w.data(), s.rows, s.cols);
-  auto master = step("INT8 master (RNE, absmax per group of 128)", [&] { return bd::double_rounding<8>().quantize_master(W, g128); });
-  auto dr = std::make_unique<bd::elastic_weight>(step("  packed into bit-planes", [&] { return bd::bit_plane_stack::pack(master); }),
-                                                 bd::serve_rule::round_half_up);
-  auto tr_master = step("truncation-ready master (12+4-step scale search, groups of 128)", [&] { return bd::truncation_ready<8>({.gran = g128, .coarse_steps = 12, .refine_steps = 4}).quantize(W); });
-  auto tr = std::make_unique<bd::elastic_weight>(step("  packed into bit-planes", [&] { return bd::bit_plane_stack::pack(tr_master); }),
-                                                 bd::serve_rule::truncate);
+  std::unique_ptr<bd::elastic_weight> dr, tr;
+  std::string tr_family = "truncation_ready";
+  if (wt.q8_master) {
+    // The file's own int8 codes are the master of both elastic families: nothing is re-quantized.
+    auto stack = step("Q8_0 codes as the INT8 master (scales d per 32), packed", [&] { return bd::bit_plane_stack::pack(*wt.q8_master); });
+    dr = std::make_unique<bd::elastic_weight>(stack, bd::serve_rule::round_half_up);
+    tr = std::make_unique<bd::elastic_weight>(std::move(stack), bd::serve_rule::truncate);
+    tr_family = "truncation";
+  } else {
+    const std::string what = "INT8 master (RNE, absmax, " + group_name(s.group) + ")";
+    auto master = step(what.c_str(), [&] { return bd::double_rounding<8>().quantize_master(W, s.group); });
+    dr = std::make_unique<bd::elastic_weight>(step("  packed into bit-planes", [&] { return bd::bit_plane_stack::pack(master); }),
+                                              bd::serve_rule::round_half_up);
+    auto tr_master = step("truncation-ready master (12+4-step scale search)", [&] { return bd::truncation_ready<8>({.gran = s.group, .coarse_steps = 12, .refine_steps = 4}).quantize(W); });
+    tr = std::make_unique<bd::elastic_weight>(step("  packed into bit-planes", [&] { return bd::bit_plane_stack::pack(tr_master); }),
+                                              bd::serve_rule::truncate);
+  }
   const auto sl = step("residual slices 2+1+1+1+1+1+1 (tiled), packed", [&] {
     return bd::plane_slice_stack::pack(
-        bd::uniform_residual({2, 1, 1, 1, 1, 1, 1}, {.gran = g128, .scales = bd::residual_scales::power_of_two}).quantize(W));
+        bd::uniform_residual({2, 1, 1, 1, 1, 1, 1}, {.gran = s.group, .scales = bd::residual_scales::power_of_two}).quantize(W));
   });
 
+  std::vector<float> x;
+  std::string act_source = "synthetic (N(0,1), outlier channels and tokens)";
+  if (!s.npy.empty()) {
+    auto a = bd::read_npy(s.npy);
+    if (a.matrix.cols != s.cols)
+      throw bd::error("bitdial_demo: --npy " + s.npy + ": K = " + std::to_string(a.matrix.cols) + ": the weights have K = " +
+                      std::to_string(s.cols));
+    x = std::move(a.matrix.data);
+    s.tokens = a.matrix.rows;
+    act_source = "npy " + s.npy;
+  } else {
+    x = activations(s.tokens, s.cols, 7);
+  }
   const std::size_t T = s.tokens;
-  const auto x = activations(T, s.cols, 7);
   const auto q = bd::per_token_quantizer<8>().quantize(bd::const_matrix(x.data(), T, s.cols));
   // Float reference outputs for the output-error column (Eigen f32, on the float weights).
   using rowmajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -281,7 +423,7 @@ int run(const settings& s) {
     }
   };
   step("serving double rounding (RHU) at b = 8..1", [&] { serve_planes("double_rounding_rhu", *dr); });
-  step("serving truncation (midpoint) at b = 8..1", [&] { serve_planes("truncation_ready", *tr); });
+  step("serving truncation (midpoint) at b = 8..1", [&] { serve_planes(tr_family.c_str(), *tr); });
   step("serving residual slices at n = 7..1 (b = n + 1)", serve_slices);
 
   std::printf("\nServing table (GEMV n=1 incl. activation quantization; Eigen f32 GEMV %.0f us)\n", eigen_us);
@@ -314,6 +456,7 @@ int run(const settings& s) {
   // Outputs.
   nlohmann::json j;
   j["shape"] = {{"rows", s.rows}, {"cols", s.cols}};
+  j["source"] = {{"weights", wt.source}, {"activations", act_source}, {"tokens", T}, {"groups", group_name(s.group)}};
   j["eigen_f32_gemv_us"] = eigen_us;
   for (const auto& r : qrows) j["quantizers"].push_back({{"family", r.family}, {"bits_per_weight", r.bits_per_weight}, {"sqnr_db", r.sqnr_db}});
   for (const auto& r : table)
@@ -337,10 +480,10 @@ int run(const settings& s) {
     f << "set terminal svg size 1000,420 dynamic font 'sans,11'\nset output '" << s.out << ".svg'\n"
       << "set datafile separator ','\nset key top left\nset grid\nset multiplot layout 1,2\n"
       << "set title 'weight SQNR vs served width'\nset xlabel 'bits'\nset ylabel 'SQNR (dB)'\n"
-      << "plot for [fam in 'double_rounding_rhu truncation_ready slices'] '" << s.out
+      << "plot for [fam in 'double_rounding_rhu " << tr_family << " slices'] '" << s.out
       << ".csv' using 2:(strcol(1) eq fam ? $4 : NaN) with linespoints title fam\n"
       << "set title 'GEMV speed-up vs Eigen f32'\nset ylabel 'x faster'\n"
-      << "plot for [fam in 'double_rounding_rhu truncation_ready slices'] '" << s.out
+      << "plot for [fam in 'double_rounding_rhu " << tr_family << " slices'] '" << s.out
       << ".csv' using 2:(strcol(1) eq fam ? $7 : NaN) with linespoints title fam\nunset multiplot\n";
     f.close();
     if (std::system(("gnuplot '" + gp + "'").c_str()) == 0) std::printf("wrote %s.svg\n", s.out.c_str());
@@ -360,18 +503,31 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) throw bd::error("bitdial_demo: " + a + " needs a value");
       return argv[++i];
     };
-    if (a == "--rows") s.rows = std::stoul(next());
+    if (a == "--rows") s.rows = std::stoul(next()), s.rows_given = true;
     else if (a == "--cols") s.cols = std::stoul(next());
     else if (a == "--threads") s.threads = std::stoul(next());
     else if (a == "--out") s.out = next();
-    else if (a == "--quick") s.rows = 256, s.cols = 1024, s.tokens = 16;
+    else if (a == "--quick") s.rows = 256, s.cols = 1024, s.tokens = 16, s.quick = true;
+    else if (a == "--safetensors") s.safetensors = next();
+    else if (a == "--gguf") s.gguf = next();
+    else if (a == "--tensor") s.tensor = next();
+    else if (a == "--npy") s.npy = next();
     else if (a == "--help" || a == "-h") {
-      std::printf("usage: bitdial_demo [--rows M] [--cols K] [--threads T] [--out PREFIX] [--quick]\n");
+      std::printf(
+          "usage: bitdial_demo [--rows M] [--cols K] [--threads T] [--out PREFIX] [--quick]\n"
+          "                    [--safetensors FILE | --gguf FILE] [--tensor NAME] [--npy FILE]\n"
+          "  --safetensors/--gguf FILE  serve a 2-D tensor of the file (--tensor NAME, default the largest);\n"
+          "                             a GGUF Q8_0 tensor is served from its own int8 codes\n"
+          "  --npy FILE                 activations, N x K or K\n");
       return 0;
     } else {
       std::fprintf(stderr, "bitdial_demo: unknown argument '%s' (see --help)\n", a.c_str());
       return 2;
     }
+  }
+  if (!s.safetensors.empty() && !s.gguf.empty()) {
+    std::fprintf(stderr, "bitdial_demo: give --safetensors or --gguf, not both\n");
+    return 2;
   }
   try {
     return run(s);
