@@ -279,14 +279,15 @@ inline void minifloat_gemm(const fp4_matrix& w, const token_batch& x, matrix_vie
 
 namespace detail {
 
-/// Per call: zero-padded activations (slices·8 per token) and 128·Σx per token and block.
+/// Per call: the activations (a zero-padded copy only when K is not a multiple of 8) and 128·Σx per
+/// token and block.
 struct fp4_plan {
   const fp4_matrix* w = nullptr;
   token_batch x;
-  aligned_buffer xpad;
-  std::vector<std::int32_t> corr;  // tokens × blocks: 128 · Σ_{c ∈ b} xq
-  std::vector<std::int64_t> sumx;  // tokens × blocks: Σ_{c ∈ b} xq (portable)
+  aligned_buffer xpad;             // tokens × slices·8, only when K % 8 != 0
+  std::vector<std::int32_t> corr;  // tokens × blocks: 128 · Σ_{c ∈ b} xq (read by the SIMD kernel: |·| < 2^31)
   const std::int8_t* token(std::size_t n) const noexcept {
+    if (xpad.empty()) return x.token(n);
     return reinterpret_cast<const std::int8_t*>(xpad.data()) + n * w->slices() * fp4_matrix::k_per_slice;
   }
 };
@@ -296,14 +297,26 @@ inline fp4_plan prepare_fp4(const fp4_matrix& w, const token_batch& x) {
   p.w = &w;
   p.x = x;
   const std::size_t kp = w.slices() * fp4_matrix::k_per_slice, blocks = w.blocks_per_row(), bl = w.block();
-  p.xpad = aligned_buffer(checked_mul(x.tokens, kp, "gemm(fp4)", "padded activations"));
-  p.sumx.assign(x.tokens * blocks, 0);
+  if (kp != x.cols) {
+    p.xpad = aligned_buffer(checked_mul(x.tokens, kp, "gemm(fp4)", "padded activations"));
+    for (std::size_t n = 0; n < x.tokens; ++n) std::memcpy(p.xpad.data() + n * kp, x.token(n), x.cols);
+  }
   p.corr.assign(x.tokens * blocks, 0);
+  const bool quads = bl % 4 == 0 && x86::plane_avx512_available();
+  std::vector<std::int32_t> q(quads ? x.cols / 4 : 0);
   for (std::size_t n = 0; n < x.tokens; ++n) {
-    std::memcpy(p.xpad.data() + n * kp, x.token(n), x.cols);
-    for (std::size_t c = 0; c < x.cols; ++c) p.sumx[n * blocks + c / bl] += x.token(n)[c];
-    for (std::size_t b = 0; b < blocks; ++b)
-      p.corr[n * blocks + b] = static_cast<std::int32_t>(128 * p.sumx[n * blocks + b]);  // SIMD only: |·| < 2^31
+    const std::int8_t* t = x.token(n);
+#if BITDIAL_X86_SIMD
+    if (quads) x86::detail::quad_sums(t, q.size(), q.data());
+#endif
+    for (std::size_t b = 0; b < blocks; ++b) {
+      std::int64_t sum = 0;
+      if (quads)
+        for (std::size_t i = b * bl / 4; i < (b + 1) * bl / 4; ++i) sum += q[i];
+      else
+        for (std::size_t c = b * bl; c < (b + 1) * bl; ++c) sum += t[c];
+      p.corr[n * blocks + b] = static_cast<std::int32_t>(128 * sum);
+    }
   }
   return p;
 }

@@ -178,13 +178,15 @@ inline bool ternary_avx512_supports(const ternary_matrix& w) noexcept {
 
 namespace detail {
 
-/// Per call: zero-padded activations (slices·16 per token) and Σx per token and scale group.
+/// Per call: the activations (a zero-padded copy only when K is not a multiple of 16) and Σx per
+/// token and scale group.
 struct ternary_plan {
   const ternary_matrix* w = nullptr;
   token_batch x;
   aligned_buffer xpad;
   std::vector<std::int64_t> sumx;  // tokens × groups
   const std::int8_t* token(std::size_t n) const noexcept {
+    if (xpad.empty()) return x.token(n);
     return reinterpret_cast<const std::int8_t*>(xpad.data()) + n * w->slices() * ternary_matrix::k_per_slice;
   }
 };
@@ -195,12 +197,22 @@ inline ternary_plan prepare_ternary(const ternary_matrix& w, const token_batch& 
   p.x = x;
   const std::size_t kp = w.slices() * ternary_matrix::k_per_slice, groups = w.groups_per_row(),
                     glen = w.cols() / groups;
-  p.xpad = aligned_buffer(checked_mul(x.tokens, kp, "ternary gemm", "padded activations"));
-  p.sumx.assign(x.tokens * groups, 0);
-  for (std::size_t n = 0; n < x.tokens; ++n) {
-    std::memcpy(p.xpad.data() + n * kp, x.token(n), x.cols);
-    for (std::size_t c = 0; c < x.cols; ++c) p.sumx[n * groups + c / glen] += x.token(n)[c];
+  if (kp != x.cols) {
+    p.xpad = aligned_buffer(checked_mul(x.tokens, kp, "gemm(ternary)", "padded activations"));
+    for (std::size_t n = 0; n < x.tokens; ++n) std::memcpy(p.xpad.data() + n * kp, x.token(n), x.cols);
   }
+  p.sumx.assign(x.tokens * groups, 0);
+  for (std::size_t n = 0; n < x.tokens; ++n)
+    for (std::size_t g = 0; g < groups; ++g) {
+      const std::int8_t* t = x.token(n) + g * glen;
+#if BITDIAL_X86_SIMD
+      if (x86::plane_avx512_available()) {
+        p.sumx[n * groups + g] = x86::detail::sum_int8(t, glen);
+        continue;
+      }
+#endif
+      for (std::size_t c = 0; c < glen; ++c) p.sumx[n * groups + g] += t[c];
+    }
   return p;
 }
 

@@ -83,6 +83,7 @@ BITDIAL_TARGET_AVX512 void fp4_rows(const fp4_job& job, std::size_t rg, const st
     for (int r = 0; r < R; ++r)
       BITDIAL_UNROLL
       for (int j = 0; j < T; ++j) A[r][j] = B[r][j] = _mm512_setzero_si512();
+    BITDIAL_UNROLL
     for (std::size_t s = b * spb; s < (b + 1) * spb; ++s) {
       __m512i xlo[T], xhi[T];
       BITDIAL_UNROLL
@@ -140,6 +141,19 @@ BITDIAL_TARGET_AVX512 void fp4_rows(const fp4_job& job, std::size_t rg, const st
   for (int r = 0; r < R; ++r)
     BITDIAL_UNROLL
     for (int j = 0; j < T; ++j) _mm512_storeu_ps(out + (j * R + r) * 16, S[r][j]);
+}
+
+/// out[i] = Σ x[4i .. 4i+3] for i < n4 (vpdpbusd against ones; exact).
+BITDIAL_TARGET_AVX512 inline void quad_sums(const std::int8_t* x, std::size_t n4, std::int32_t* out) noexcept {
+  const __m512i ones = _mm512_set1_epi8(1);
+  std::size_t i = 0;
+  for (; i + 16 <= n4; i += 16)
+    _mm512_storeu_si512(out + i, _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, _mm512_loadu_si512(x + 4 * i)));
+  if (i < n4) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n4 - i)) - 1u);
+    const __m512i v = _mm512_maskz_loadu_epi32(m, x + 4 * i);
+    _mm512_mask_storeu_epi32(out + i, m, _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, v));
+  }
 }
 
 using fp4_fn = void (*)(const fp4_job&, std::size_t, const std::int8_t* const*, const std::int32_t* const*,
