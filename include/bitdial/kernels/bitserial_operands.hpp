@@ -69,10 +69,12 @@
 
 #include "bitdial/core/aligned_buffer.hpp"
 #include "bitdial/core/bits.hpp"
+#include "bitdial/core/cpu.hpp"
 #include "bitdial/core/error.hpp"
 #include "bitdial/core/matrix.hpp"
 #include "bitdial/quant/activation.hpp"
 #include "bitdial/quant/uniform.hpp"
+#include "bitdial/kernels/x86/target.hpp"
 #include "bitdial/select/plane_view.hpp"
 
 namespace bitdial {
@@ -88,6 +90,30 @@ inline const char* to_string(act_encoding e) noexcept {
   }
   return "?";
 }
+
+namespace detail {
+
+#if BITDIAL_X86_SIMD
+__attribute__((target("popcnt"))) inline std::int64_t popcount_words_hw(const std::uint32_t* p, std::size_t n) noexcept {
+  std::int64_t s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += __builtin_popcount(p[i]);
+  return s;
+}
+#endif
+
+/// Σ popcount of n words. Without -mpopcnt std::popcount is a library call; on x86 the POPCNT
+/// instruction is used whenever the CPU has it.
+inline std::int64_t popcount_words(const std::uint32_t* p, std::size_t n) noexcept {
+#if BITDIAL_X86_SIMD
+  static const bool hw = __builtin_cpu_supports("popcnt");
+  if (hw) return popcount_words_hw(p, n);
+#endif
+  std::int64_t s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += std::popcount(p[i]);
+  return s;
+}
+
+}  // namespace detail
 
 /// Per-token a-bit activations as bit planes (layout act_planes32), built once per call.
 /// x̂(n, c) = scale(n)·value(n, c), value = Σ_j d_j·bit_j + offset(n).
@@ -108,24 +134,20 @@ class bitserial_activations {
     const int a = q.bits;
     const bool sym = q.mode == activation_mode::symmetric;
     bitserial_activations x(q.rows, q.cols, a, sym ? act_encoding::twos_complement : act_encoding::zero_point);
-    std::vector<std::uint8_t> digits(q.cols);
-    const std::int32_t lo = signed_min(a), hi = signed_max(a), mask = unsigned_max(a);
+    const std::int32_t lo = signed_min(a), hi = signed_max(a);
     for (std::size_t n = 0; n < q.rows; ++n) {
       BITDIAL_REQUIRE(std::isfinite(q.scales[n]) && q.scales[n] >= 0.0f, where, ": activations.scales[", n, "] = ",
                       q.scales[n], ": must be finite and >= 0");
       const std::int32_t zp = sym ? 0 : q.zero_points[n];
       BITDIAL_REQUIRE(sym ? zp == 0 : (zp >= lo && zp <= hi), where, ": activations.zero_points[", n, "] = ", zp,
                       ": outside the ", a, "-bit code range");
-      for (std::size_t c = 0; c < q.cols; ++c) {
-        const std::int32_t v = q.codes[n * q.cols + c];
-        BITDIAL_REQUIRE(v >= lo && v <= hi, where, ": activations.codes[", n * q.cols + c, "] = ", v, ": outside the ",
-                        a, "-bit range [", lo, ", ", hi, "]");
-        // twos_complement: u = q mod 2^a; zero_point: stored q = u − 2^(a−1) (quant/activation.hpp).
-        digits[c] = static_cast<std::uint8_t>(sym ? (v & mask) : v - lo);
-      }
+      const std::int8_t* codes = q.codes.data() + n * q.cols;
+      check_codes(codes, q.cols, lo, hi, n * q.cols, where);
+      // twos_complement: u = q mod 2^a (the low a bits of q); zero_point: stored q = u − 2^(a−1),
+      // so u = q + 2^(a−1) mod 2^a = q with bit a−1 flipped (quant/activation.hpp).
+      x.set_planes(n, codes, !sym);
       x.scales_[n] = q.scales[n];
       x.offsets_[n] = sym ? 0 : -(zp - lo);  // e = −z, z = zero_point + 2^(a−1)
-      x.set_planes(n, digits.data());
     }
     return x;
   }
@@ -142,20 +164,15 @@ class bitserial_activations {
                     ": activations.codes.size() = ", m.codes.size(), ": inconsistent with ", m.rows, "x", m.cols);
     const int a = m.bits;
     bitserial_activations x(m.rows, m.cols, a, act_encoding::bipolar);
-    std::vector<std::uint8_t> digits(m.cols);
     for (std::size_t n = 0; n < m.rows; ++n) {
       const float s = m.scales[m.gran.index(n, 0, m.cols)];
       BITDIAL_REQUIRE(std::isfinite(s) && s >= 0.0f, where, ": activations.scales[", n, "] = ", s,
                       ": must be finite and >= 0");
-      for (std::size_t c = 0; c < m.cols; ++c) {
-        const std::int32_t j = m.codes[n * m.cols + c];
-        BITDIAL_REQUIRE(j >= signed_min(a) && j <= signed_max(a), where, ": activations.codes[", n * m.cols + c,
-                        "] = ", j, ": outside the ", a, "-bit range");
-        digits[c] = static_cast<std::uint8_t>(j - signed_min(a));  // u = j + 2^(a−1)
-      }
+      const std::int8_t* codes = m.codes.data() + n * m.cols;
+      check_codes(codes, m.cols, signed_min(a), signed_max(a), n * m.cols, where);
+      x.set_planes(n, codes, true);  // u = j + 2^(a−1): j with bit a−1 flipped
       x.scales_[n] = s * 0.5f;  // s·(j + 1/2) = (s/2)·(2j + 1); halving is exact
       x.offsets_[n] = -unsigned_max(a);
-      x.set_planes(n, digits.data());
     }
     return x;
   }
@@ -191,12 +208,7 @@ class bitserial_activations {
   std::int64_t sum(std::size_t n, std::size_t c0, std::size_t c1) const noexcept {
     std::int64_t s = std::int64_t{offsets_[n]} * static_cast<std::int64_t>(c1 - c0);
     const std::size_t w0 = c0 / 32, w1 = (c1 + 31) / 32;
-    for (int j = 0; j < bits_; ++j) {
-      std::int64_t ones = 0;
-      const std::uint32_t* p = plane(n, j);
-      for (std::size_t w = w0; w < w1; ++w) ones += std::popcount(p[w]);
-      s += std::int64_t{plane_weight(j)} * ones;
-    }
+    for (int j = 0; j < bits_; ++j) s += std::int64_t{plane_weight(j)} * detail::popcount_words(plane(n, j) + w0, w1 - w0);
     return s;
   }
 
@@ -211,22 +223,65 @@ class bitserial_activations {
     offsets_.assign(tokens, 0);
   }
 
-  /// Planes of token n from its a-bit digits: 8 digits at a time, bit j of each byte gathered by
-  /// one multiply (the bit_planes.hpp gather, widened to 8 lanes).
-  void set_planes(std::size_t n, const std::uint8_t* u) noexcept {
-    for (std::size_t c0 = 0; c0 < cols_; c0 += 8) {
-      std::uint64_t v = 0;
+  /// Every code of one token inside [lo, hi]: a min/max pass the compiler vectorizes, then the
+  /// first offender by name.
+  static void check_codes(const std::int8_t* codes, std::size_t len, std::int32_t lo, std::int32_t hi,
+                          std::size_t base, const char* where) {
+    std::int8_t mn = codes[0], mx = codes[0];
+    for (std::size_t c = 0; c < len; ++c) mn = std::min(mn, codes[c]), mx = std::max(mx, codes[c]);
+    if (mn >= lo && mx <= hi) return;
+    for (std::size_t c = 0; c < len; ++c)
+      BITDIAL_REQUIRE(codes[c] >= lo && codes[c] <= hi, where, ": activations.codes[", base + c, "] = ",
+                      int(codes[c]), ": outside the ", bits_of_range(lo, hi), "-bit range [", lo, ", ", hi, "]");
+  }
+  static int bits_of_range(std::int32_t lo, std::int32_t hi) noexcept { return std::bit_width(static_cast<std::uint32_t>(hi - lo)); }
+
+  /// Planes of token n from its a-bit codes: plane j = bit j of each code byte, plane a−1 inverted
+  /// when `flip_top` (the digit is the code plus 2^(a−1) mod 2^a). Padding bits stay zero.
+  void set_planes(std::size_t n, const std::int8_t* codes, bool flip_top) noexcept {
+    const auto* u = reinterpret_cast<const std::uint8_t*>(codes);
+    std::uint32_t* base = planes_.data() + n * static_cast<std::size_t>(bits_) * words_;
+    const auto flip8 = static_cast<std::uint8_t>(flip_top ? 1u << (bits_ - 1) : 0u);
+    std::size_t c0 = 0;
+#if BITDIAL_X86_SIMD
+    if (cpu().avx2) c0 = set_planes_avx2(u, cols_, bits_, words_, base);
+    if (flip_top)
+      for (std::size_t w = 0; w < c0 / 32; ++w) base[static_cast<std::size_t>(bits_ - 1) * words_ + w] ^= ~0u;
+#endif
+    // Portable (and the tail): 8 codes at a time, bit j of each byte gathered by one multiply
+    // (bit_planes.hpp's gather, widened to 8 lanes: byte t → bit t of the top byte, no carries).
+    for (; c0 < cols_; c0 += 8) {
+      std::uint8_t d[8] = {};
       const std::size_t len = std::min<std::size_t>(8, cols_ - c0);
-      std::memcpy(&v, u + c0, len);  // little-endian: byte t = digit c0 + t
+      for (std::size_t t = 0; t < len; ++t) d[t] = static_cast<std::uint8_t>(u[c0 + t] ^ flip8);
+      std::uint64_t v;
+      std::memcpy(&v, d, 8);  // little-endian: byte t = digit c0 + t
       if (v == 0) continue;
       for (int j = 0; j < bits_; ++j) {
         const std::uint64_t ones = (v >> j) & 0x0101010101010101ull;
         const auto byte = static_cast<std::uint32_t>((ones * 0x0102040810204080ull) >> 56) & 0xFFu;
-        std::uint32_t* p = planes_.data() + (n * static_cast<std::size_t>(bits_) + static_cast<std::size_t>(j)) * words_;
-        p[c0 / 32] |= byte << (c0 % 32);
+        base[static_cast<std::size_t>(j) * words_ + c0 / 32] |= byte << (c0 % 32);
       }
     }
   }
+
+#if BITDIAL_X86_SIMD
+  /// Whole 32-code words: plane j's word is vpmovmskb of the codes shifted so bit j is each
+  /// byte's sign bit. Returns the codes done.
+  __attribute__((target("avx2"))) static std::size_t set_planes_avx2(const std::uint8_t* u, std::size_t cols, int bits,
+                                                                     std::size_t words, std::uint32_t* base) noexcept {
+    std::size_t c = 0;
+    for (; c + 32 <= cols; c += 32) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + c));
+      for (int j = 0; j < bits; ++j) {
+        // 16-bit shifts: after ≫ j, bit 0 of each byte is its bit j; ≪ 7 moves it to the sign bit.
+        const __m256i s = _mm256_slli_epi16(_mm256_srli_epi16(v, j), 7);
+        base[static_cast<std::size_t>(j) * words + c / 32] = static_cast<std::uint32_t>(_mm256_movemask_epi8(s));
+      }
+    }
+    return c;
+  }
+#endif
 
   std::size_t tokens_ = 0, cols_ = 0, words_ = 0;
   int bits_ = 8;
@@ -410,10 +465,12 @@ inline void code_sums_portable(const bitserial_job& j, const std::uint32_t* bloc
     for (std::size_t r = 0; r < 32; ++r) {
       std::int64_t s = 0;
       for (int t = 0; t < j.terms; ++t) {
-        std::int64_t ones = 0;
-        for (std::size_t st = g * j.steps_per_group; st < (g + 1) * j.steps_per_group; ++st)
-          ones += std::popcount(block[(st * static_cast<std::size_t>(j.terms) + static_cast<std::size_t>(t)) * 32 + r]);
-        s += ones * j.term_weight[static_cast<std::size_t>(t)];
+        std::uint32_t ones = 0;  // ≤ K < 2^31
+        for (std::size_t st = g * j.steps_per_group; st < (g + 1) * j.steps_per_group; ++st) {
+          const std::uint32_t w = block[(st * static_cast<std::size_t>(j.terms) + static_cast<std::size_t>(t)) * 32 + r];
+          ones += static_cast<std::uint32_t>(popcount_words(&w, 1));
+        }
+        s += std::int64_t{ones} * j.term_weight[static_cast<std::size_t>(t)];
       }
       out[g * 32 + r] = s;
     }

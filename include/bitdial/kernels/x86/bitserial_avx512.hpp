@@ -142,6 +142,16 @@ BITDIAL_TARGET_AVX512_POPCNT inline void code_sums(const bitdial::detail::bitser
   }
 }
 
+/// acc += v per int32 lane, in place. GCC 12 otherwise computes every accumulator update into a
+/// fresh register and copies it back (one vmovdqa64 per update); the asm form keeps it in one.
+BITDIAL_TARGET_AVX512_POPCNT inline void add_into(__m512i& acc, __m512i v) noexcept {
+#if defined(__GNUC__) && !defined(__clang__)
+  __asm__("vpaddd %1, %0, %0" : "+v"(acc) : "v"(v));
+#else
+  acc = _mm512_add_epi32(acc, v);
+#endif
+}
+
 /// detail::bitserial_window_fn for exactly T tokens.
 template <bool Xor, int T>
 BITDIAL_TARGET_AVX512_POPCNT void window(const bitdial::detail::bitserial_job& j, const std::uint32_t* w,
@@ -164,8 +174,8 @@ BITDIAL_TARGET_AVX512_POPCNT void window(const bitdial::detail::bitserial_job& j
         const __m512i xv = _mm512_set1_epi32(static_cast<int>(xp[t][s]));
         const __m512i m0 = Xor ? _mm512_xor_si512(w0, xv) : _mm512_and_si512(w0, xv);
         const __m512i m1 = Xor ? _mm512_xor_si512(w1, xv) : _mm512_and_si512(w1, xv);
-        acc[t][0] = _mm512_add_epi32(acc[t][0], _mm512_popcnt_epi32(m0));
-        acc[t][1] = _mm512_add_epi32(acc[t][1], _mm512_popcnt_epi32(m1));
+        add_into(acc[t][0], _mm512_popcnt_epi32(m0));
+        add_into(acc[t][1], _mm512_popcnt_epi32(m1));
       }
     }
     const __m512i wt = _mm512_set1_epi32(p.weight);
