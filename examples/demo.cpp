@@ -477,7 +477,7 @@ int run(settings s) {
   if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
     const std::string gp = s.out + ".gp";
     std::ofstream f(gp);
-    f << "set terminal svg size 1000,420 dynamic font 'sans,11'\nset output '" << s.out << ".svg'\n"
+    f << "set terminal svg size 1000,420 dynamic noenhanced font 'sans,11'\nset output '" << s.out << ".svg'\n"
       << "set datafile separator ','\nset key top left\nset grid\nset multiplot layout 1,2\n"
       << "set title 'weight SQNR vs served width'\nset xlabel 'bits'\nset ylabel 'SQNR (dB)'\n"
       << "plot for [fam in 'double_rounding_rhu " << tr_family << " slices'] '" << s.out
