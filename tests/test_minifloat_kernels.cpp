@@ -4,10 +4,12 @@
 // dequantize-then-dot; extreme scales, codes and deep K stay exact; errors name their argument.
 #include <bitdial/kernels/minifloat_gemm.hpp>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <tuple>
 
 #include "test_support.hpp"
@@ -65,8 +67,8 @@ void check_all(const Q& m, const acts& a, const char* what) {
       try {
         gemm(w, a.batch(), Y, {}, run_options{isa, nullptr, threads});
       } catch (const error& e) {
-        CHECK_THAT(e.what(), Catch::Contains("isa = avx512"));
-        CHECK(!w.simd_ready());
+        CHECK_THAT(e.what(), Catch::Contains(std::string("isa = ") + to_string(isa)));
+        CHECK(!(isa == kernel_isa::avx512 ? w.simd_ready() : w.avx2_ready()));
         continue;
       }
       REQUIRE(bits_of(got) == bits_of(want));
@@ -153,6 +155,7 @@ TEST_CASE("fp4 kernels: hand-computed MXFP4, NVFP4 and BitMoD rows", "[minifloat
   xs.q[0] = 1, xs.q[1] = 2, xs.q[2] = 1;
   xs.s = {1.0f};
   for (kernel_isa isa : fp4_isas()) {
+    if (isa == kernel_isa::avx2) continue;  // BitMoD: no AVX2 kernel
     float y = 0.0f;
     gemm(fp4_matrix::pack(bm), xs.batch(), matrix_view<float>(&y, 1, 1), {}, run_options{isa});
     CHECK(y == 0.25f * (-8.0f + 12.0f - 6.0f));  // −0.5
@@ -345,11 +348,27 @@ TEST_CASE("fp4 kernels: argument errors name the argument", "[minifloat_kernels]
                     Catch::Contains("activations.cols = 31"));
   const acts a = make_acts(1, 32, 7);
   CHECK_THROWS_WITH(gemm(f, a.batch(), matrix_view<float>(y.data(), 1, 3)), Catch::Contains("output shape = 1x3"));
-  CHECK_THROWS_WITH(gemm(f, a.batch(), matrix_view<float>(y.data(), 1, 4), {}, run_options{kernel_isa::avx2}),
+  const fp4_matrix fb = fp4_matrix::pack(bm_of(4, 32, 16, 9));
+  CHECK_THROWS_WITH(gemm(fb, a.batch(), matrix_view<float>(y.data(), 1, 4), {}, run_options{kernel_isa::avx2}),
                     Catch::Contains("isa = avx2"));
   if (fp4_isa_available(kernel_isa::avx512)) {
     const fp4_matrix big_menu = fp4_matrix::pack(bm_of(4, 32, 16, 8, {5.0f, -5.0f, 8.0f, -8.0f, 10.0f}));
     CHECK_THROWS_WITH(gemm(big_menu, a.batch(), matrix_view<float>(y.data(), 1, 4), {}, run_options{kernel_isa::avx512}),
                       Catch::Contains("isa = avx512"));
   }
+}
+
+TEST_CASE("fp4 kernels: the AVX-512 kernel is tested whenever the CPU has it", "[minifloat_kernels]") {
+  const auto isas = fp4_isas();
+  CHECK(isas.front() == kernel_isa::reference);
+  CHECK(isas.at(1) == kernel_isa::portable);
+  CHECK((isas.back() == kernel_isa::avx512) == x86::plane_avx512_available());
+  CHECK(fp4_matrix::pack(mx_of(2, 64, 1)).simd_ready());
+  CHECK(fp4_matrix::pack(nv_of(2, 64, 2)).simd_ready());
+  CHECK(fp4_matrix::pack(bm_of(2, 64, 16, 3)).simd_ready());
+  CHECK_FALSE(fp4_matrix::pack(bm_of(2, 36, 12, 4)).simd_ready());
+  CHECK(fp4_matrix::pack(mx_of(2, 64, 1)).avx2_ready());
+  CHECK(fp4_matrix::pack(nv_of(2, 64, 2)).avx2_ready());
+  CHECK_FALSE(fp4_matrix::pack(bm_of(2, 64, 16, 3)).avx2_ready());
+  CHECK(std::count(isas.begin(), isas.end(), kernel_isa::avx2) == (x86::plane_avx2_available() ? 1 : 0));
 }

@@ -4,7 +4,9 @@
 #include <bitdial/kernels/ternary.hpp>
 #include <bitdial/quant/ternary.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <random>
 #include <tuple>
 
@@ -65,7 +67,7 @@ void check_all(const quantized_matrix<std::int8_t>& q, const acts& a, const char
       try {
         gemm(w, a.batch(), Y, {}, run_options{isa, nullptr, threads});
       } catch (const error& e) {
-        CHECK_THAT(e.what(), Catch::Contains("isa = avx512"));  // only odd group sizes are declined
+        CHECK_THAT(e.what(), Catch::Contains("is not a multiple of 16"));  // only odd group sizes are declined
         CHECK(q.gran.k == granularity::kind::per_group);
         CHECK(q.gran.group % 16 != 0);
         continue;
@@ -221,8 +223,23 @@ TEST_CASE("ternary kernels: argument errors name the argument", "[ternary_kernel
   CHECK_THROWS_WITH(gemm(w, a.batch(), matrix_view<float>(y.data(), 1, 4)), Catch::Contains("activations.cols = 15"));
   const auto b = make_acts(1, 16, 402);
   CHECK_THROWS_WITH(gemm(w, b.batch(), matrix_view<float>(y.data(), 1, 3)), Catch::Contains("output shape = 1x3"));
-  CHECK_THROWS_WITH(gemm(w, b.batch(), matrix_view<float>(y.data(), 1, 4), {}, run_options{kernel_isa::avx2}),
-                    Catch::Contains("isa = avx2"));
+  const ternary_matrix w8 = ternary_matrix::pack(ternary_codes(4, 16, granularity::per_group(8), 403));
+  for (kernel_isa isa : {kernel_isa::avx2, kernel_isa::avx512})
+    CHECK_THROWS_WITH(gemm(w8, b.batch(), matrix_view<float>(y.data(), 1, 4), {}, run_options{isa}),
+                      Catch::Contains(std::string("isa = ") + to_string(isa)));
   CHECK_THROWS_WITH(gemm(w, b.batch(), matrix_view<float>(y.data(), 1, 4), gemm_params{nullptr, 4, 9}),
                     Catch::Contains("params.row_begin = 4"));
+}
+
+TEST_CASE("ternary kernels: the AVX-512 kernel is tested whenever the CPU has it", "[ternary_kernels]") {
+  const auto isas = ternary_isas();
+  CHECK(isas.front() == kernel_isa::reference);
+  CHECK(isas.at(1) == kernel_isa::portable);
+  CHECK((isas.back() == kernel_isa::avx512) == x86::plane_avx512_available());
+  const auto q = ternary_codes(3, 40, granularity::per_group(8), 500);
+  CHECK(ternary_avx512_supports(ternary_matrix::pack(q)) == false);
+  CHECK(ternary_avx2_supports(ternary_matrix::pack(q)) == false);
+  CHECK(std::count(isas.begin(), isas.end(), kernel_isa::avx2) == (x86::plane_avx2_available() ? 1 : 0));
+  CHECK(ternary_avx512_supports(ternary_matrix::pack(ternary_codes(3, 48, granularity::per_group(16), 501))) ==
+        x86::plane_avx512_available());
 }

@@ -1,6 +1,6 @@
 // bitdial/kernels/minifloat_gemm.hpp — FP4 block formats (MXFP4, NVFP4, BitMoD-FP4) × int8 per-token
 // activations: the kernel layout `fp4_tiles16x8`, its pack functions, and the GEMV/GEMM front door
-// (reference | portable | avx512).
+// (reference | portable | avx2 | avx512).
 //
 // The result is defined by kernels/reference/minifloat_gemm.hpp: exact integer block dots of the
 // integer levels ℓ = L·E2M1 (L = 2; BitMoD's extra value L·v_g), then the documented float epilogue
@@ -30,11 +30,13 @@
 //                         codes — its block contributes ±0 either way, so the floats do not change.
 //                 BitMoD  float s_g, plus one byte m << 4 (m = menu index) per row and group
 //   table     = 64 bytes, entry 16·m + c = ℓ_m(c) + 128 (u8) for m = 0..3 (MX/NVFP4: one level set
-//               repeated; BitMoD: menu entry m as the −0 code's level)
+//               repeated; BitMoD: menu entry m as the −0 code's level); for the AVX2 kernel
+//               (MX/NVFP4 only) a 32-byte table of ℓ(c) + 12 (vpshufb, vpmaddubsw without saturation)
 //
 // Bits per weight read by a GEMV: MXFP4 4.25, NVFP4 4.5, BitMoD 4 + 40/G (4.31 at G = 128).
 // The AVX-512 kernel needs blocks that are whole slices (block % 8 == 0: always for MX and NVFP4),
-// at most 4 BitMoD menu entries and blocks ≤ 65 536 K; anything else runs on the portable kernel.
+// at most 4 BitMoD menu entries and blocks ≤ 65 536 K; the AVX2 kernel serves MXFP4 and NVFP4;
+// anything else runs on the portable kernel.
 #pragma once
 
 #include <algorithm>
@@ -52,6 +54,7 @@
 #include "bitdial/kernels/activations.hpp"
 #include "bitdial/kernels/gemm.hpp"
 #include "bitdial/kernels/reference/minifloat_gemm.hpp"
+#include "bitdial/kernels/x86/minifloat_avx2.hpp"
 #include "bitdial/kernels/x86/minifloat_avx512.hpp"
 #include "bitdial/quant/activation.hpp"
 
@@ -166,12 +169,15 @@ class fp4_matrix {
     j.blocks = blocks_;
     j.slices_per_block = block_ / k_per_slice;
     j.table = reinterpret_cast<const std::uint8_t*>(table_.data());
+    j.table16 = reinterpret_cast<const std::uint8_t*>(table16_.data());
     return j;
   }
   /// Whether the AVX-512 kernel serves this matrix (see the header comment).
   bool simd_ready() const noexcept {
     return block_ % k_per_slice == 0 && block_ <= max_simd_block && menu_size() <= 4;
   }
+  /// Whether the AVX2 kernel serves this matrix (MXFP4 and NVFP4).
+  bool avx2_ready() const noexcept { return format_ != fp4_format::bitmod; }
 
  private:
   static fp4_matrix shell(fp4_format f, std::size_t rows, std::size_t cols, std::size_t block, std::int32_t L,
@@ -189,6 +195,7 @@ class fp4_matrix {
     m.codes_ = aligned_buffer(detail::checked_mul(m.row_groups_ * m.slices_, slice_bytes, where, "packed bytes"));
     if (f != fp4_format::bitmod) m.scale_bytes_.assign(m.row_groups_ * m.blocks_ * rows_per_group, 0);
     m.table_ = aligned_buffer(64);
+    m.table16_ = aligned_buffer(32);
     return m;
   }
 
@@ -205,6 +212,11 @@ class fp4_matrix {
     for (std::size_t i = 0; i < 64; ++i) {
       const std::size_t m = (i >> 4) < variants ? (i >> 4) : 0;
       t[i] = static_cast<std::uint8_t>(levels_[16 * m + (i & 15)] + 128);
+    }
+    if (menu.empty()) {
+      auto* t16 = reinterpret_cast<std::uint8_t*>(table16_.data());
+      for (std::size_t i = 0; i < 32; ++i)
+        t16[i] = static_cast<std::uint8_t>(levels_[i & 15] + x86::detail::fp4_avx2_bias);
     }
   }
 
@@ -239,6 +251,7 @@ class fp4_matrix {
   float kappa_ = 0.5f;
   aligned_buffer codes_;
   aligned_buffer table_;
+  aligned_buffer table16_;
   std::vector<std::uint8_t> scale_bytes_;
   std::vector<float> scale_floats_;
   std::vector<std::uint8_t> menu_bytes_;
@@ -246,13 +259,13 @@ class fp4_matrix {
   std::vector<std::int8_t> levels_;       // menu entries × 16
 };
 
-/// Whether the FP4 front door can run `isa` here (reference, portable, avx512).
+/// Whether the FP4 front door can run `isa` here (reference, portable, avx2, avx512).
 inline bool fp4_isa_available(kernel_isa isa) noexcept {
   switch (isa) {
     case kernel_isa::automatic:
     case kernel_isa::reference:
     case kernel_isa::portable: return true;
-    case kernel_isa::avx2: return false;
+    case kernel_isa::avx2: return x86::plane_avx2_available();
     case kernel_isa::avx512: return x86::plane_avx512_available();
   }
   return false;
@@ -261,7 +274,7 @@ inline bool fp4_isa_available(kernel_isa isa) noexcept {
 /// Every ISA the FP4 front door runs here, best last.
 inline std::vector<kernel_isa> fp4_isas() {
   std::vector<kernel_isa> v;
-  for (auto i : {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx512})
+  for (auto i : {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2, kernel_isa::avx512})
     if (fp4_isa_available(i)) v.push_back(i);
   return v;
 }
@@ -285,7 +298,8 @@ struct fp4_plan {
   const fp4_matrix* w = nullptr;
   token_batch x;
   aligned_buffer xpad;             // tokens × slices·8, only when K % 8 != 0
-  std::vector<std::int32_t> corr;  // tokens × blocks: 128 · Σ_{c ∈ b} xq (read by the SIMD kernel: |·| < 2^31)
+  std::vector<std::int32_t> corr;    // tokens × blocks: 128 · Σ_{c ∈ b} xq (AVX-512 table bias; |·| < 2^31)
+  std::vector<std::int32_t> corr12;  // tokens × blocks: 12 · Σ_{c ∈ b} xq (AVX2 table bias)
   const std::int8_t* token(std::size_t n) const noexcept {
     if (xpad.empty()) return x.token(n);
     return reinterpret_cast<const std::int8_t*>(xpad.data()) + n * w->slices() * fp4_matrix::k_per_slice;
@@ -302,6 +316,7 @@ inline fp4_plan prepare_fp4(const fp4_matrix& w, const token_batch& x) {
     for (std::size_t n = 0; n < x.tokens; ++n) std::memcpy(p.xpad.data() + n * kp, x.token(n), x.cols);
   }
   p.corr.assign(x.tokens * blocks, 0);
+  p.corr12.assign(x.tokens * blocks, 0);
   const bool quads = bl % 4 == 0 && x86::plane_avx512_available();
   std::vector<std::int32_t> q(quads ? x.cols / 4 : 0);
   for (std::size_t n = 0; n < x.tokens; ++n) {
@@ -316,6 +331,7 @@ inline fp4_plan prepare_fp4(const fp4_matrix& w, const token_batch& x) {
       else
         for (std::size_t c = b * bl; c < (b + 1) * bl; ++c) sum += t[c];
       p.corr[n * blocks + b] = static_cast<std::int32_t>(128 * sum);
+      p.corr12[n * blocks + b] = static_cast<std::int32_t>(x86::detail::fp4_avx2_bias * sum);
     }
   }
   return p;
@@ -380,6 +396,34 @@ inline void fp4_avx512(const fp4_plan& p, matrix_view<float> y, const float* bia
 #endif
 }
 
+/// AVX2 kernel (MXFP4, NVFP4): rows [row_begin, row_end), two row groups per pass, one token at a time.
+inline void fp4_avx2(const fp4_plan& p, matrix_view<float> y, const float* bias, std::size_t row_begin,
+                     std::size_t row_end) {
+#if BITDIAL_X86_SIMD
+  const fp4_matrix& w = *p.w;
+  constexpr std::size_t RG = fp4_matrix::rows_per_group;
+  const x86::detail::fp4_job job = w.job();
+  const int F = static_cast<int>(w.format());
+  const std::size_t g0 = row_begin / RG, g1 = (row_end - 1) / RG + 1, blocks = w.blocks_per_row();
+  float S[2 * RG];
+  for (std::size_t rg = g0; rg < g1;) {
+    const std::size_t R = std::min<std::size_t>(2, g1 - rg);
+    const x86::detail::fp4_avx2_fn fn = x86::detail::pick_fp4_avx2(F, static_cast<int>(R));
+    for (std::size_t n = 0; n < p.x.tokens; ++n) {
+      fn(job, rg, p.token(n), &p.corr12[n * blocks], S);
+      for (std::size_t b = 0; b < R; ++b) {
+        const std::size_t grp = rg + b;
+        for (std::size_t r = std::max(row_begin, grp * RG); r < std::min(row_end, (grp + 1) * RG); ++r)
+          y(n, r) = mf_finish(S[b * RG + (r - grp * RG)], w.kappa(), p.x.scales[n], bias, r);
+      }
+    }
+    rg += R;
+  }
+#else
+  (void)p, (void)y, (void)bias, (void)row_begin, (void)row_end;
+#endif
+}
+
 }  // namespace detail
 
 /// Y (tokens × rows) = X · Ŵᵀ for a packed FP4 matrix and pre-quantized int8 activations.
@@ -402,9 +446,13 @@ inline void gemm(const fp4_matrix& w, const token_batch& x, matrix_view<float> y
   BITDIAL_REQUIRE(fp4_isa_available(o.isa), where, ": isa = ", to_string(o.isa),
                   ": not supported by this CPU or build for FP4 weights");
   const bool simd = x86::plane_avx512_available() && w.simd_ready();
-  kernel_isa isa = o.isa == kernel_isa::automatic ? (simd ? kernel_isa::avx512 : kernel_isa::portable) : o.isa;
+  const bool simd2 = x86::plane_avx2_available() && w.avx2_ready();
+  kernel_isa isa = o.isa;
+  if (isa == kernel_isa::automatic) isa = simd ? kernel_isa::avx512 : simd2 ? kernel_isa::avx2 : kernel_isa::portable;
   BITDIAL_REQUIRE(isa != kernel_isa::avx512 || simd, where, ": isa = avx512: block ", w.block(), " with ",
                   w.menu_size(), " menu entries is not served by the avx512 kernel");
+  BITDIAL_REQUIRE(isa != kernel_isa::avx2 || simd2, where, ": isa = avx2: format ", to_string(w.format()),
+                  " is not served by the avx2 kernel");
   if (isa == kernel_isa::reference) {
     reference::minifloat_gemm(w, x, y, gemm_params{p.bias, r0, r1});
     return;
@@ -419,6 +467,8 @@ inline void gemm(const fp4_matrix& w, const token_batch& x, matrix_view<float> y
     const std::size_t a = std::max(r0, (g0 + i0) * RG), b = std::min(r1, (g0 + i1) * RG);
     if (isa == kernel_isa::avx512)
       detail::fp4_avx512(plan, y, p.bias, a, b);
+    else if (isa == kernel_isa::avx2)
+      detail::fp4_avx2(plan, y, p.bias, a, b);
     else
       detail::fp4_portable(plan, y, p.bias, a, b);
   }, pool, used);

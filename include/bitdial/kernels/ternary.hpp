@@ -1,12 +1,13 @@
 // bitdial/kernels/ternary.hpp — ternary (BitNet b1.58) weights × int8 activations: the packed layout,
-// its pack function, and the GEMV/GEMM front door (reference | portable | avx512).
+// its pack function, and the GEMV/GEMM front door (reference | portable | avx2 | avx512).
 //
 // Two routes serve a ternary matrix q ∈ {−1, 0, +1} (bitnet_ternary, twn_ternary, tequila_ternary):
 //   1. planes: {−1, 0, 1} are 2-bit two's-complement codes (11, 00, 01), so pack_ternary_planes(q) is a
 //      bit_plane_stack whose view at b = 2 (truncate, k = 0) is exactly q; the plane kernels
 //      (kernels/gemm.hpp) run it with 2 plane lookups per 16 K.
 //   2. dedicated (this header, faster on AVX-512): biased codes u = q + 1 ∈ {0, 1, 2}, 2 bits each,
-//      multiplied with vpdpbusd after one AND per 64 weights (kernels/x86/ternary_avx512.hpp):
+//      multiplied with vpdpbusd after one AND per 64 weights (kernels/x86/ternary_avx512.hpp; the
+//      AVX2 form uses vpmaddubsw + vpmaddwd, kernels/x86/ternary_avx2.hpp):
 //      Σ q·x = Σ u·x − Σ x per scale group.
 // Both give identical floats: the same integers and the same epilogue sequence
 // (kernels/reference/ternary_gemm.hpp; tested against each other and against the reference).
@@ -26,8 +27,8 @@
 //   row r, and all 16 lanes use the same 4 activations (a broadcast). K is padded to a multiple of
 //   16 with u = 0 and zero activations, so padding adds nothing. 2 bits per weight.
 //
-// Scale groups: per tensor, per row, or per group of G (the AVX-512 kernel needs G % 16 == 0; other
-// G run on the portable kernel). Scales must be finite.
+// Scale groups: per tensor, per row, or per group of G (the SIMD kernels need G % 16 == 0; other G
+// run on the portable kernel). Scales must be finite.
 #pragma once
 
 #include <algorithm>
@@ -46,6 +47,7 @@
 #include "bitdial/kernels/activations.hpp"
 #include "bitdial/kernels/gemm.hpp"
 #include "bitdial/kernels/reference/ternary_gemm.hpp"
+#include "bitdial/kernels/x86/ternary_avx2.hpp"
 #include "bitdial/kernels/x86/ternary_avx512.hpp"
 #include "bitdial/quant/activation.hpp"
 
@@ -149,14 +151,13 @@ class ternary_matrix {
   aligned_buffer data_;
 };
 
-/// Whether the ternary front door can run `isa` here (reference, portable, avx512; avx2 has no
-/// dedicated ternary kernel — serve pack_ternary_planes through the plane front door instead).
+/// Whether the ternary front door can run `isa` here (reference, portable, avx2, avx512).
 inline bool ternary_isa_available(kernel_isa isa) noexcept {
   switch (isa) {
     case kernel_isa::automatic:
     case kernel_isa::reference:
     case kernel_isa::portable: return true;
-    case kernel_isa::avx2: return false;
+    case kernel_isa::avx2: return x86::plane_avx2_available();
     case kernel_isa::avx512: return x86::plane_avx512_available();
   }
   return false;
@@ -165,15 +166,22 @@ inline bool ternary_isa_available(kernel_isa isa) noexcept {
 /// Every ISA the ternary front door runs here, best last.
 inline std::vector<kernel_isa> ternary_isas() {
   std::vector<kernel_isa> v;
-  for (auto i : {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx512})
+  for (auto i : {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2, kernel_isa::avx512})
     if (ternary_isa_available(i)) v.push_back(i);
   return v;
 }
 
-/// Whether the AVX-512 kernel serves this matrix's scale groups (whole 16-K slices).
-inline bool ternary_avx512_supports(const ternary_matrix& w) noexcept {
-  if (!x86::plane_avx512_available()) return false;
+/// Whether the SIMD kernels serve this matrix's scale groups (whole 16-K slices).
+inline bool ternary_simd_groups(const ternary_matrix& w) noexcept {
   return w.gran().k != granularity::kind::per_group || w.gran().group % ternary_matrix::k_per_slice == 0;
+}
+/// Whether the AVX-512 kernel runs here and serves this matrix.
+inline bool ternary_avx512_supports(const ternary_matrix& w) noexcept {
+  return x86::plane_avx512_available() && ternary_simd_groups(w);
+}
+/// Whether the AVX2 kernel runs here and serves this matrix.
+inline bool ternary_avx2_supports(const ternary_matrix& w) noexcept {
+  return x86::plane_avx2_available() && ternary_simd_groups(w);
 }
 
 namespace detail {
@@ -309,6 +317,41 @@ inline void ternary_avx512(const ternary_plan& p, matrix_view<float> y, const fl
 #endif
 }
 
+/// AVX2 kernel: rows [row_begin, row_end), two row groups per pass, one token at a time.
+inline void ternary_avx2(const ternary_plan& p, matrix_view<float> y, const float* bias, std::size_t row_begin,
+                         std::size_t row_end) {
+#if BITDIAL_X86_SIMD
+  const ternary_matrix& w = *p.w;
+  constexpr std::size_t RG = ternary_matrix::rows_per_group;
+  const std::size_t groups = w.groups_per_row(), S = w.slices(), per_group = S / groups;
+  const std::size_t g0 = row_begin / RG, g1 = (row_end - 1) / RG + 1;
+  std::vector<std::int64_t> acc(2 * groups * RG);
+  alignas(32) std::int32_t seg[2 * RG];
+  for (std::size_t rg = g0; rg < g1;) {
+    const std::size_t R = std::min<std::size_t>(2, g1 - rg);
+    const std::uint8_t* bases[2] = {w.group(rg), R == 2 ? w.group(rg + 1) : nullptr};
+    const x86::detail::ternary_avx2_fn fn = x86::detail::pick_ternary_avx2(static_cast<int>(R));
+    for (std::size_t n = 0; n < p.x.tokens; ++n) {
+      std::fill(acc.begin(), acc.end(), 0);
+      for (std::size_t g = 0; g < groups; ++g)
+        for (std::size_t s = g * per_group; s < (g + 1) * per_group; s += x86::detail::ternary_max_slices) {
+          fn(bases, p.token(n), s, std::min(x86::detail::ternary_max_slices, (g + 1) * per_group - s), seg);
+          for (std::size_t b = 0; b < R; ++b)
+            for (std::size_t l = 0; l < RG; ++l) acc[(b * groups + g) * RG + l] += seg[b * RG + l];
+        }
+      for (std::size_t b = 0; b < R; ++b) {
+        const std::size_t grp = rg + b;
+        ternary_finish_group(p, grp, n, &acc[b * groups * RG], std::max(row_begin, grp * RG),
+                             std::min(row_end, (grp + 1) * RG), y, bias);
+      }
+    }
+    rg += R;
+  }
+#else
+  (void)p, (void)y, (void)bias, (void)row_begin, (void)row_end;
+#endif
+}
+
 }  // namespace detail
 
 /// Y (tokens × rows) = X · Ŵᵀ for a packed ternary matrix and pre-quantized int8 activations.
@@ -332,9 +375,12 @@ inline void gemm(const ternary_matrix& w, const token_batch& x, matrix_view<floa
   BITDIAL_REQUIRE(ternary_isa_available(o.isa), where, ": isa = ", to_string(o.isa),
                   ": not supported by this CPU or build for ternary weights");
   kernel_isa isa = o.isa;
-  if (isa == kernel_isa::automatic) isa = ternary_avx512_supports(w) ? kernel_isa::avx512 : kernel_isa::portable;
-  BITDIAL_REQUIRE(isa != kernel_isa::avx512 || ternary_avx512_supports(w), where,
-                  ": isa = avx512: group size ", w.gran().group, " is not a multiple of 16");
+  if (isa == kernel_isa::automatic)
+    isa = ternary_avx512_supports(w) ? kernel_isa::avx512
+          : ternary_avx2_supports(w) ? kernel_isa::avx2
+                                     : kernel_isa::portable;
+  BITDIAL_REQUIRE((isa != kernel_isa::avx512 && isa != kernel_isa::avx2) || ternary_simd_groups(w), where,
+                  ": isa = ", to_string(isa), ": group size ", w.gran().group, " is not a multiple of 16");
   if (isa == kernel_isa::reference) {
     reference::ternary_gemm(w.unpack(), x, y, gemm_params{p.bias, r0, r1});
     return;
@@ -349,6 +395,8 @@ inline void gemm(const ternary_matrix& w, const token_batch& x, matrix_view<floa
     const std::size_t a = std::max(r0, (g0 + i0) * RG), b = std::min(r1, (g0 + i1) * RG);
     if (isa == kernel_isa::avx512)
       detail::ternary_avx512(plan, y, p.bias, a, b);
+    else if (isa == kernel_isa::avx2)
+      detail::ternary_avx2(plan, y, p.bias, a, b);
     else
       detail::ternary_portable(plan, y, p.bias, a, b);
   }, pool, used);

@@ -45,6 +45,7 @@ struct fp4_job {
   std::size_t blocks = 0;                     // scale blocks per row
   std::size_t slices_per_block = 0;
   const std::uint8_t* table = nullptr;        // 64 bytes, 64-byte aligned
+  const std::uint8_t* table16 = nullptr;      // AVX2 (MX/NVFP4): 32 bytes, ℓ + 12 twice, 32-byte aligned
 };
 
 inline constexpr int fp4_mx = 0, fp4_nv = 1, fp4_bitmod = 2;
