@@ -273,42 +273,42 @@ inline void ternary_portable(const ternary_plan& p, matrix_view<float> y, const 
 }
 
 /// AVX-512 kernel: rows [row_begin, row_end). One token: 4 row groups per pass sharing the
-/// activation broadcasts; more tokens: one row group against tiles of up to 4 tokens.
+/// activation broadcasts; more tokens: tiles of 2 row groups × up to 8 tokens sharing the unpacking.
 inline void ternary_avx512(const ternary_plan& p, matrix_view<float> y, const float* bias, std::size_t row_begin,
                            std::size_t row_end) {
 #if BITDIAL_X86_SIMD
   const ternary_matrix& w = *p.w;
-  constexpr std::size_t RG = ternary_matrix::rows_per_group;
+  constexpr std::size_t RG = ternary_matrix::rows_per_group, TR = 16;  // TR ≥ R·T of any tile
   const std::size_t groups = w.groups_per_row(), S = w.slices(), per_group = S / groups;
   const std::size_t g0 = row_begin / RG, g1 = (row_end - 1) / RG + 1, tokens = p.x.tokens;
   const bool gemv = tokens == 1;
-  std::vector<std::int64_t> acc(4 * groups * RG);
-  std::int32_t seg[4 * RG];
+  const std::size_t rows_per_tile = gemv ? 4 : x86::detail::ternary_gemm_rows;
+  const std::size_t tokens_per_tile = gemv ? 1 : x86::detail::ternary_gemm_tokens;
+  std::vector<std::int64_t> acc(TR * groups * RG);
+  std::int32_t seg[TR * RG];
   for (std::size_t rg = g0; rg < g1;) {
-    const std::size_t R = gemv ? std::min<std::size_t>(4, g1 - rg) : 1;
+    const std::size_t R = std::min(rows_per_tile, g1 - rg);
     const std::uint8_t* bases[4] = {};
     for (std::size_t r = 0; r < R; ++r) bases[r] = w.group(rg + r);
-    for (std::size_t n0 = 0; n0 < tokens; n0 += 4) {
-      const std::size_t T = gemv ? 1 : std::min<std::size_t>(4, tokens - n0);
-      const std::int8_t* xs[4] = {};
+    for (std::size_t n0 = 0; n0 < tokens; n0 += tokens_per_tile) {
+      const std::size_t T = std::min(tokens_per_tile, tokens - n0);
+      const std::int8_t* xs[x86::detail::ternary_gemm_tokens] = {};
       for (std::size_t j = 0; j < T; ++j) xs[j] = p.token(n0 + j);
       const x86::detail::ternary_fn fn = x86::detail::pick_ternary(static_cast<int>(R), static_cast<int>(T));
-      std::fill(acc.begin(), acc.end(), 0);
-      for (std::size_t g = 0; g < groups; ++g) {
-        const std::size_t s_end = groups == 1 ? S : (g + 1) * per_group;
-        for (std::size_t s = g * per_group; s < s_end; s += x86::detail::ternary_max_slices) {
-          const std::size_t ns = std::min(x86::detail::ternary_max_slices, s_end - s);
-          fn(bases, xs, s, ns, seg);
-          // seg[(j·R + r)·16 + lane]; acc[((j or r)·groups + g)·16 + lane] (R·T ≤ 4 blocks).
+      std::fill(acc.begin(), acc.begin() + static_cast<std::ptrdiff_t>(R * T * groups * RG), 0);
+      for (std::size_t g = 0; g < groups; ++g)
+        for (std::size_t s = g * per_group; s < (g + 1) * per_group; s += x86::detail::ternary_max_slices) {
+          fn(bases, xs, s, std::min(x86::detail::ternary_max_slices, (g + 1) * per_group - s), seg);
+          // seg[(j·R + r)·16 + lane] → acc[((j·R + r)·groups + g)·16 + lane]
           for (std::size_t b = 0; b < R * T; ++b)
             for (std::size_t l = 0; l < RG; ++l) acc[(b * groups + g) * RG + l] += seg[b * RG + l];
         }
-      }
-      for (std::size_t b = 0; b < R * T; ++b) {
-        const std::size_t grp = rg + (gemv ? b : 0), n = n0 + (gemv ? 0 : b);
-        const std::size_t r_lo = std::max(row_begin, grp * RG), r_hi = std::min(row_end, (grp + 1) * RG);
-        ternary_finish_group(p, grp, n, &acc[b * groups * RG], r_lo, r_hi, y, bias);
-      }
+      for (std::size_t j = 0; j < T; ++j)
+        for (std::size_t r = 0; r < R; ++r) {
+          const std::size_t grp = rg + r, b = j * R + r;
+          ternary_finish_group(p, grp, n0 + j, &acc[b * groups * RG], std::max(row_begin, grp * RG),
+                               std::min(row_end, (grp + 1) * RG), y, bias);
+        }
     }
     rg += R;
   }

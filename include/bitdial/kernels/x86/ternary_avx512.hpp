@@ -9,7 +9,8 @@
 // lane r; the four field accumulators are kept apart and combined exactly at the end of a segment:
 //   Σ u·x = a_0 + (a_1 >> 2) + (a_2 >> 4) + (a_3 >> 6)   (each a_f is a multiple of 4^f).
 // Per 256 weights: 1 load, 4 vpandq, 4 vpdpbusd — no shuffles, no tables. The caller subtracts Σx of
-// the group (Σ q·x = Σ u·x − Σ x).
+// the group (Σ q·x = Σ u·x − Σ x). For many tokens (GEMM) the fields are shifted down instead, so one
+// accumulator per row group and token suffices and 2 row groups × 8 tokens share each extraction.
 //
 // Overflow (int32 lanes): one vpdpbusd adds at most 4 · 128 · 128 = 2^16 to a_3 (field 3 bytes are
 // ≤ 128, |x| ≤ 128), so a segment of at most 4096 slices keeps |a_f| ≤ 2^28; the combined sum is at
@@ -84,10 +85,66 @@ BITDIAL_TARGET_AVX512 void ternary_segment(const std::uint8_t* const* groups, co
     }
 }
 
+/// The GEMM form: the fields are shifted down (u = (slice >> 2f) & 3), so every field of a row adds
+/// into one accumulator and the extraction is shared by T tokens. Same output as ternary_segment.
+/// Overflow: a lane gains at most 4 · 4 · 2 · 128 = 4096 per slice; ≤ 4096 slices keep it ≤ 2^24.
+template <int R, int T>
+BITDIAL_TARGET_AVX512 void ternary_segment_tokens(const std::uint8_t* const* groups, const std::int8_t* const* xs,
+                                                  std::size_t s0, std::size_t n, std::int32_t* out) noexcept {
+  const __m512i m3 = _mm512_set1_epi8(0x03);
+  __m512i acc[R][T];
+  BITDIAL_UNROLL
+  for (int r = 0; r < R; ++r)
+    BITDIAL_UNROLL
+    for (int j = 0; j < T; ++j) acc[r][j] = _mm512_setzero_si512();
+  for (std::size_t s = s0; s < s0 + n; ++s) {
+    __m512i u[R][4];
+    BITDIAL_UNROLL
+    for (int r = 0; r < R; ++r) {
+      const __m512i v = _mm512_load_si512(groups[r] + 64 * s);
+      u[r][0] = _mm512_and_si512(v, m3);
+      u[r][1] = _mm512_and_si512(_mm512_srli_epi16(v, 2), m3);
+      u[r][2] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m3);
+      u[r][3] = _mm512_and_si512(_mm512_srli_epi16(v, 6), m3);
+    }
+    BITDIAL_UNROLL
+    for (int j = 0; j < T; ++j)
+      BITDIAL_UNROLL
+      for (int f = 0; f < 4; ++f) {
+        std::int32_t xv;
+        std::memcpy(&xv, xs[j] + 16 * s + 4 * static_cast<std::size_t>(f), 4);
+        const __m512i xb = _mm512_set1_epi32(xv);
+        BITDIAL_UNROLL
+        for (int r = 0; r < R; ++r) acc[r][j] = dpbusd(acc[r][j], u[r][f], xb);
+      }
+  }
+  BITDIAL_UNROLL
+  for (int r = 0; r < R; ++r)
+    BITDIAL_UNROLL
+    for (int j = 0; j < T; ++j) _mm512_storeu_si512(out + (j * R + r) * 16, acc[r][j]);
+}
+
 using ternary_fn = void (*)(const std::uint8_t* const*, const std::int8_t* const*, std::size_t, std::size_t,
                             std::int32_t*) noexcept;
 
-/// Kernel for R row groups × T tokens: R ∈ 1..4 with T = 1 (GEMV), or R = 1 with T ∈ 1..4 (GEMM).
+inline constexpr int ternary_gemm_rows = 2, ternary_gemm_tokens = 8;  // GEMM tile: 2 row groups × 8 tokens
+
+template <int R>
+inline ternary_fn pick_ternary_tokens(int T) noexcept {
+  switch (T) {
+    case 1: return &ternary_segment_tokens<R, 1>;
+    case 2: return &ternary_segment_tokens<R, 2>;
+    case 3: return &ternary_segment_tokens<R, 3>;
+    case 4: return &ternary_segment_tokens<R, 4>;
+    case 5: return &ternary_segment_tokens<R, 5>;
+    case 6: return &ternary_segment_tokens<R, 6>;
+    case 7: return &ternary_segment_tokens<R, 7>;
+    default: return &ternary_segment_tokens<R, 8>;
+  }
+}
+
+/// GEMV (T = 1): R ∈ 1..4 row groups, in-place field masks. GEMM (T > 1): R ∈ 1..2 row groups ×
+/// T ∈ 2..8 tokens, shifted fields.
 inline ternary_fn pick_ternary(int R, int T) noexcept {
   if (T <= 1) {
     switch (R) {
@@ -97,11 +154,7 @@ inline ternary_fn pick_ternary(int R, int T) noexcept {
       default: return &ternary_segment<4, 1>;
     }
   }
-  switch (T) {
-    case 2: return &ternary_segment<1, 2>;
-    case 3: return &ternary_segment<1, 3>;
-    default: return &ternary_segment<1, 4>;
-  }
+  return R >= 2 ? pick_ternary_tokens<2>(T) : pick_ternary_tokens<1>(T);
 }
 
 #endif  // BITDIAL_X86_SIMD
