@@ -149,6 +149,8 @@ inline bit_plane_stack deserialize(const std::uint8_t* data, std::size_t size) {
   BITDIAL_REQUIRE(bits >= 1 && bits <= 8, where, ": master bits = ", bits, ": must be in 1..8");
   BITDIAL_REQUIRE(flags <= 1, where, ": flags = ", flags, ": unknown flag bits");
   BITDIAL_REQUIRE(gkind <= 2, where, ": granularity = ", gkind, ": must be 0, 1 or 2");
+  // One encoding per stack: the group field is 0 unless the granularity is per group.
+  BITDIAL_REQUIRE(gkind == 2 || group == 0, where, ": group = ", group, ": must be 0 for granularity ", gkind);
   BITDIAL_REQUIRE(rows > 0 && cols > 0, where, ": shape = ", rows, "x", cols, ": must not be empty");
   // Shapes are bounded by what the remaining bytes could hold before any product is formed.
   BITDIAL_REQUIRE(rows <= r.remaining() && cols <= r.remaining() * 8, where, ": shape = ", rows, "x", cols,
