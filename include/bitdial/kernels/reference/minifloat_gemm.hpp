@@ -24,8 +24,9 @@
 // mantissa), so only S and the two final products round; for BitMoD p_b rounds once.
 // Products are formed as fl(double(a)·double(b)) — exact double product, one rounding — so no
 // compiler can fuse them into an FMA with a different rounding; the SIMD kernels compute the same
-// correctly rounded products (explicit-rounding multiply, or vscalefps for MX) and the same ordered sums,
-// and so return the same floats bit for bit (with the default MXCSR: no flush-to-zero, round to nearest).
+// correctly rounded products (AVX-512: explicit-rounding multiply, or vscalefps for MX; AVX2: a multiply
+// pinned by an empty asm before the add) and the same ordered sums, and so return the same floats bit
+// for bit (with the default MXCSR: no flush-to-zero, round to nearest).
 //
 // Relation to dequantize-then-dot: Σ_c ŵ(r, c)·x̂(c) with ŵ = σ_b·ℓ/L (·s_tensor) and x̂ = sx·xq equals
 // the exact sx·κ·Σ_b σ_b·dot_b; the epilogue differs only by the roundings above (bound in

@@ -8,7 +8,9 @@
 //   y(n, r)      = bias_r + sx(n) · Σ_g s_g · float(acc(n, r, g))        groups ascending, float
 // The float sequence is exactly the plane epilogue's (kernels/epilogue.hpp) at k = 0 with no offset
 // (float(2·acc)·0.5 = float(acc)), so a ternary matrix served through bit_plane_stack at b = 2 gives the
-// same floats bit for bit (tested).
+// same floats bit for bit (tested). Every ternary kernel finishes its rows through this one
+// (non-target) function, so a build that lets the compiler contract s·acc + sum into an FMA changes
+// all paths alike.
 #pragma once
 
 #include <algorithm>
