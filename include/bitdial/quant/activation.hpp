@@ -205,10 +205,12 @@ class per_token_quantizer {
     out.cols = x.cols;
     out.bits = bits();
     out.mode = opt_.mode;
-    out.codes.resize(x.rows * x.cols);
-    out.scales.resize(x.rows);
-    out.zero_points.resize(x.rows);
-    out.code_sums.resize(x.rows);
+    // Fresh vectors, not resize(): GCC 12 misreads resize of an empty vector as a huge memmove
+    // (-Wstringop-overflow) once this is inlined into a caller.
+    out.codes = std::vector<std::int8_t>(x.rows * x.cols);
+    out.scales = std::vector<float>(x.rows);
+    out.zero_points = std::vector<std::int32_t>(x.rows);
+    out.code_sums = std::vector<std::int32_t>(x.rows);
     for (std::size_t t = 0; t < x.rows; ++t) {
       const token_params p = quantize_token_unchecked(x.data + t * x.stride, x.cols, out.codes.data() + t * x.cols);
       out.scales[t] = p.scale;

@@ -498,6 +498,7 @@ struct segments {
   }
 };
 
+#if BITDIAL_X86_SIMD
 /// The shared epilogue (bitdial::detail::finish_row) for the rows of one 32-row block inside
 /// stack rows [a0, a1), 16 rows per vector, groups in ascending order — the same operations per
 /// lane as finish_row, so the floats are identical: int64 twice = acc·2^(k+1) + offset2·Σx,
@@ -556,6 +557,8 @@ BITDIAL_TARGET_AVX512 inline void finish_block_avx512(const plane_view& w, std::
     }
   }
 }
+
+#endif  // BITDIAL_X86_SIMD
 
 }  // namespace detail
 
