@@ -1,4 +1,6 @@
-// bitdial/bitdial.hpp — umbrella header: every public part of bitdial.
+// bitdial/bitdial.hpp — umbrella header: every public part of bitdial except the opt-in ones,
+// bitdial/eigen.hpp (Eigen interop) and bitdial/format/safetensors.hpp (needs nlohmann-json,
+// target bitdial::io).
 //
 // Data flow (one direction):
 //   float weights ─quant/─▶ codes + scales ─format/─▶ stored stack ─select/─▶ view(b) ─kernels/─▶ float out
@@ -10,10 +12,15 @@
 #include "bitdial/core/parallel.hpp"
 #include "bitdial/core/rounding.hpp"
 #include "bitdial/format/bit_planes.hpp"
+#include "bitdial/format/gguf.hpp"
+#include "bitdial/format/npy.hpp"
 #include "bitdial/format/serialize.hpp"
 #include "bitdial/format/slice_stack.hpp"
+#include "bitdial/kernels/bitserial.hpp"
 #include "bitdial/kernels/gemm.hpp"
+#include "bitdial/kernels/minifloat_gemm.hpp"
 #include "bitdial/kernels/slices.hpp"
+#include "bitdial/kernels/ternary.hpp"
 #include "bitdial/quant/activation.hpp"
 #include "bitdial/quant/bitmod.hpp"
 #include "bitdial/quant/calibrate.hpp"
