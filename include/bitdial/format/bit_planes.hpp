@@ -90,6 +90,28 @@ constexpr std::uint32_t spread_nibble(std::uint32_t nib) noexcept {
   return static_cast<std::uint32_t>((nib * 0x00204081u) & 0x01010101u);
 }
 
+/// Scales and zero points of a stored master. A served value is s·(2^k·q_b + m_k + o/2 − z) at every
+/// width b = B − k and rule, with 2^k·q_b + m_k in [−2^(B−1), 2^(B−1)] for signed masters (q_b ≥ −2^(b−1);
+/// the midpoint m_k = (2^k − 1)/2 never lifts the top code past 2^(B−1)) and in [0, 2^B] for unsigned
+/// ones, 0 ≤ z < 2^B and o the code offset. So |x̂| ≤ s·(2^(B−1) or 2^B, + |o|/2 + max z): a scale whose
+/// product with that bound overflows float would serve infinities at low widths (s·2^k overflow), and
+/// is rejected here, once, rather than in every O(1) view.
+inline void check_stack_params(std::span<const float> scales, std::span<const std::int32_t> zero_points, int bits,
+                               bool is_signed, std::int32_t code_offset2, const char* where) {
+  for (std::size_t i = 0; i < zero_points.size(); ++i)
+    BITDIAL_REQUIRE(zero_points[i] >= 0 && zero_points[i] <= unsigned_max(bits), where, ": zero_points[", i, "] = ",
+                    zero_points[i], ": outside the ", bits, "-bit code range [0, ", unsigned_max(bits), "]");
+  const double max_z = zero_points.empty() ? 0.0 : double(unsigned_max(bits));
+  const double bound = std::ldexp(1.0, is_signed ? bits - 1 : bits) + std::fabs(double(code_offset2)) / 2 + max_z;
+  for (std::size_t i = 0; i < scales.size(); ++i) {
+    BITDIAL_REQUIRE(std::isfinite(scales[i]) && scales[i] >= 0.0f, where, ": scales[", i, "] = ", scales[i],
+                    ": must be finite and >= 0");
+    BITDIAL_REQUIRE(double(scales[i]) * bound <= double(std::numeric_limits<float>::max()), where, ": scales[", i,
+                    "] = ", scales[i], ": times the largest served code ", bound,
+                    " overflows float (served values would be infinite)");
+  }
+}
+
 }  // namespace detail
 
 /// One stored master in tile32x16 bit-plane form, with its scales, zero points and plane counts.
@@ -98,12 +120,14 @@ class bit_plane_stack {
   bit_plane_stack() = default;
 
   /// Packs a signed two's-complement master (codes in [-2^(B-1), 2^(B-1)-1], B = m.bits).
-  static bit_plane_stack pack(const quantized_matrix<std::int8_t>& m) { return pack_impl(m, true); }
+  static bit_plane_stack pack(const quantized_matrix<std::int8_t>& m) { return pack_impl(m, true, 0); }
   /// Packs an unsigned master (codes in [0, 2^B - 1]) with its zero points. `code_offset2` is
   /// twice a constant added to every code before the zero point — mid-rise grids store the digit
   /// u of the level s·(u − (2^B − 1)/2) with code_offset2 = −(2^B − 1) (a ±1 sign plane: −1).
   static bit_plane_stack pack(const quantized_matrix<std::uint8_t>& m, std::int32_t code_offset2 = 0) {
-    auto s = pack_impl(m, false);
+    BITDIAL_REQUIRE(code_offset2 >= -512 && code_offset2 <= 512, "bit_plane_stack::pack: code_offset2 = ", code_offset2,
+                    ": must be in [-512, 512]");
+    auto s = pack_impl(m, false, code_offset2);
     s.code_offset2_ = code_offset2;
     return s;
   }
@@ -195,6 +219,7 @@ class bit_plane_stack {
                     scales.size());
     BITDIAL_REQUIRE(planes.size() == s.geo_.total_bytes(), "bit_plane_stack::from_parts: plane bytes = ", planes.size(),
                     ": expected ", s.geo_.total_bytes());
+    detail::check_stack_params(scales, zero_points, bits, is_signed, code_offset2, "bit_plane_stack::from_parts");
     s.scales_ = std::move(scales);
     s.zero_points_ = std::move(zero_points);
     s.planes_ = std::move(planes);
@@ -220,7 +245,7 @@ class bit_plane_stack {
   }
 
   template <class Code>
-  static bit_plane_stack pack_impl(const quantized_matrix<Code>& m, bool is_signed) {
+  static bit_plane_stack pack_impl(const quantized_matrix<Code>& m, bool is_signed, std::int32_t code_offset2) {
     constexpr const char* where = "bit_plane_stack::pack";
     bit_plane_stack s;
     s.init_geometry(m.rows, m.cols, m.bits, is_signed, m.gran, where);
@@ -228,6 +253,9 @@ class bit_plane_stack {
                     m.rows * m.cols);
     BITDIAL_REQUIRE(m.scales.size() == m.gran.count(m.rows, m.cols), where, ": scales.size() = ", m.scales.size(),
                     ": expected ", m.gran.count(m.rows, m.cols));
+    BITDIAL_REQUIRE(m.zero_points.empty() || m.zero_points.size() == m.scales.size(), where, ": zero_points.size() = ",
+                    m.zero_points.size(), ": expected 0 or ", m.scales.size());
+    detail::check_stack_params(m.scales, m.zero_points, m.bits, is_signed, code_offset2, where);
     const std::int32_t lo = is_signed ? signed_min(m.bits) : 0;
     const std::int32_t hi = is_signed ? signed_max(m.bits) : unsigned_max(m.bits);
     for (std::size_t i = 0; i < m.codes.size(); ++i)

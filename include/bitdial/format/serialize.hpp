@@ -97,6 +97,7 @@ class byte_reader {
 
 /// The stack as file bytes (see the layout above).
 inline std::vector<std::uint8_t> serialize(const bit_plane_stack& s) {
+  BITDIAL_REQUIRE(s.rows() > 0, "serialize: stack shape = ", s.rows(), "x", s.cols(), ": the stack is empty");
   detail::byte_writer w;
   w.put_bytes(file_magic, sizeof file_magic);
   w.put(file_version);
@@ -122,6 +123,7 @@ inline std::vector<std::uint8_t> serialize(const bit_plane_stack& s) {
 /// Parses file bytes; every inconsistency throws bitdial::error naming the field.
 inline bit_plane_stack deserialize(const std::uint8_t* data, std::size_t size) {
   constexpr const char* where = "deserialize";
+  BITDIAL_REQUIRE(data != nullptr || size == 0, where, ": data = null: with size = ", size);
   BITDIAL_REQUIRE(size >= 88, where, ": file size = ", size, ": smaller than the 88-byte header and checksum");
   BITDIAL_REQUIRE(std::memcmp(data, file_magic, sizeof file_magic) == 0, where,
                   ": magic: not a bitdial file (expected \"BITDIAL\\0\")");

@@ -69,6 +69,14 @@ namespace detail {
 inline void check_gemm_args(const plane_view& w, const token_batch& x, matrix_view<float> y, const gemm_params& p,
                             const char* where) {
   BITDIAL_REQUIRE(w.stack != nullptr, where, ": weights: empty view");
+  // A plane_view is a public aggregate: re-check what view()/shard() guarantee (O(1)), so a
+  // hand-built view cannot send a kernel outside the stack.
+  BITDIAL_REQUIRE(w.bits >= 1 && w.bits <= w.stack->master_bits(), where, ": weights.bits = ", w.bits,
+                  ": must be in 1..", w.stack->master_bits(), " (the master width)");
+  BITDIAL_REQUIRE(w.row_begin < w.row_end && w.row_end <= w.stack->rows(), where, ": weights rows = [", w.row_begin,
+                  ", ", w.row_end, "): must be a non-empty range inside [0, ", w.stack->rows(), ")");
+  BITDIAL_REQUIRE(w.rule == serve_rule::truncate || w.stack->is_signed(), where, ": weights.rule = ", to_string(w.rule),
+                  ": double rounding needs a signed master");
   BITDIAL_REQUIRE(x.tokens > 0, where, ": activations.tokens = 0: nothing to multiply");
   BITDIAL_REQUIRE(x.codes != nullptr && x.scales != nullptr, where, ": activations: null codes or scales");
   BITDIAL_REQUIRE(x.cols == w.cols(), where, ": activations.cols = ", x.cols, ": must equal the weight K = ", w.cols());

@@ -28,6 +28,7 @@ inline void gemm_slices(const slice_view& v, const token_batch& x, matrix_view<f
                         const gemm_params& p = {}, const run_options& o = {}) {
   constexpr const char* where = "gemm_slices";
   BITDIAL_REQUIRE(v.stack != nullptr && v.n >= 1, where, ": slices: empty view");
+  BITDIAL_REQUIRE(v.n <= v.stack->slices(), where, ": slices.n = ", v.n, ": the stack holds ", v.stack->slices());
   BITDIAL_REQUIRE(counts.empty() || counts.size() == x.tokens, where, ": counts.size() = ", counts.size(),
                   ": expected one per token (", x.tokens, ")");
   for (std::size_t t = 0; t < counts.size(); ++t)

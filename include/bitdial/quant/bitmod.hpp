@@ -116,11 +116,12 @@ class bitmod_quantizer {
         out.extra_index[g] = 0;
         std::fill(best_codes.begin(), best_codes.end(), std::uint8_t{0});
         if (amax > 0.0f) {
-          double best = 0.0;
+          double best = -1.0;
           for (std::size_t m = 0; m < opt_.menu.size(); ++m) {
             const float s = amax / std::max(6.0f, std::fabs(opt_.menu[m]));
+            if (s == 0.0f) continue;  // a denormal amax underflows: x / 0 would be NaN; keep the zero group
             const double e = encode_group(x, s, opt_.menu[m], codes);
-            if (m == 0 || e < best) {
+            if (best < 0.0 || e < best) {
               best = e;
               out.scales[g] = s;
               out.extra_index[g] = static_cast<std::uint8_t>(m);

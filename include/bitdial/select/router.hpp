@@ -56,6 +56,8 @@ class statistic_router final : public token_router {
     BITDIAL_REQUIRE(n_min >= 1 && n_min <= n_max, "statistic_router: counts = [", n_min, ", ", n_max, "]: need 1 <= n_min <= n_max");
     BITDIAL_REQUIRE(t_.size() == std::size_t(n_max - n_min), "statistic_router: thresholds.size() = ", t_.size(),
                     ": expected n_max - n_min = ", n_max - n_min);
+    for (std::size_t j = 0; j < t_.size(); ++j)
+      BITDIAL_REQUIRE(!std::isnan(t_[j]), "statistic_router: thresholds[", j, "] = nan: must be a number (±inf allowed)");
     BITDIAL_REQUIRE(std::is_sorted(t_.begin(), t_.end()), "statistic_router: thresholds: must be non-decreasing");
   }
 
@@ -97,7 +99,10 @@ class statistic_router final : public token_router {
     return statistic_router(n_min, n_max, thresholds_for(std::exp(hi)));
   }
 
+  /// Throws for an empty token or one with NaN/Inf (crest_factor would drop a NaN from max|x| and
+  /// turn the sum of squares into NaN, i.e. report 0 and silently route the token to n_min).
   int route(std::span<const float> token) const override {
+    detail::check_finite(token, "statistic_router::route", "token");
     const double c = crest_factor(token);
     return n_min_ + static_cast<int>(std::upper_bound(t_.begin(), t_.end(), c) - t_.begin());
   }
