@@ -14,7 +14,8 @@ job=${1:-test}; shift || true
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BITDIAL_BUILD_DIR:-$root/build}
 
-packages=(cmake g++ make libeigen3-dev libxsimd-dev catch2 libbenchmark-dev nlohmann-json3-dev gnuplot-nox)
+# clang-14 and libclang-rt-14-dev (libFuzzer, sanitizer runtimes): the header matrix and fuzz jobs of .ci/run.
+packages=(cmake g++ make libeigen3-dev libxsimd-dev catch2 libbenchmark-dev nlohmann-json3-dev gnuplot-nox clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
