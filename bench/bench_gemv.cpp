@@ -98,7 +98,8 @@ void split(std::size_t blocks, int threads, F&& fn) {
     fn(std::size_t{0}, blocks);
     return;
   }
-  pool2().run(2, [&](std::size_t i) { fn(blocks * i / 2, blocks * (i + 1) / 2); }, 2);
+  pool2().run(
+      2, [&](std::size_t i) { fn(blocks * i / 2, blocks * (i + 1) / 2); }, 2);
 }
 
 void set_rates(benchmark::State& st, double weights_per_iter, double bytes_per_iter) {
@@ -174,7 +175,8 @@ void eigen_op(benchmark::State& st, std::size_t n, int threads) {
 
 #if BITDIAL_X86_SIMD
 /// XOR of every 64-byte line of the top `planes` planes of blocks [b0, b1): exactly the GEMV's reads.
-BITDIAL_TARGET_AVX512 std::uint64_t stream_planes(const bit_plane_stack& s, int planes, std::size_t b0, std::size_t b1) {
+BITDIAL_TARGET_AVX512 std::uint64_t stream_planes(const bit_plane_stack& s, int planes, std::size_t b0,
+                                                  std::size_t b1) {
   const std::size_t bytes = static_cast<std::size_t>(planes) * s.layout().plane_bytes();
   __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
   for (std::size_t blk = b0; blk < b1; ++blk) {
@@ -205,7 +207,8 @@ void stream_op(benchmark::State& st, int bits, int threads, bool cold) {
   for (auto _ : st) {
     const bit_plane_stack& s = w.stack(i);
     i = (i + 1) % copies;
-    split(M / 32, threads, [&](std::size_t b0, std::size_t b1) { sink[b0 == 0 ? 0 : 1] ^= stream_planes(s, bits, b0, b1); });
+    split(M / 32, threads,
+          [&](std::size_t b0, std::size_t b1) { sink[b0 == 0 ? 0 : 1] ^= stream_planes(s, bits, b0, b1); });
     benchmark::DoNotOptimize(sink);
   }
   set_rates(st, double(M) * K, double(v0.bytes_read()));
@@ -247,12 +250,14 @@ int main(int argc, char** argv) {
       for (int b = 1; b <= 8; ++b) {
         reg(name("gemv", "truncation", b, 1, threads, cold),
             [=](benchmark::State& s) { plane_op(s, b, serve_rule::truncate, 1, threads, cold != 0); });
-        reg(name("read", "stream", b, 1, threads, cold), [=](benchmark::State& s) { stream_op(s, b, threads, cold != 0); });
+        reg(name("read", "stream", b, 1, threads, cold),
+            [=](benchmark::State& s) { stream_op(s, b, threads, cold != 0); });
       }
       for (int b = 1; b <= 7; ++b)
         reg(name("gemv", "double_rounding", b, 1, threads, cold),
             [=](benchmark::State& s) { plane_op(s, b, serve_rule::round_half_up, 1, threads, cold != 0); });
-      reg(name("gemv", "int8_dot", 8, 1, threads, cold), [=](benchmark::State& s) { int8_op(s, 1, threads, cold != 0); });
+      reg(name("gemv", "int8_dot", 8, 1, threads, cold),
+          [=](benchmark::State& s) { int8_op(s, 1, threads, cold != 0); });
     }
   for (int threads : {1, 2}) {
     reg(name("gemv", "eigen_f32", 32, 1, threads, 1), [=](benchmark::State& s) { eigen_op(s, 1, threads); });

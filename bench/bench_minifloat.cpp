@@ -37,14 +37,16 @@ const fp4_matrix& matrix(fp4_format f) {
     mx_matrix m;
     m.format = mxfp4, m.rows = M, m.cols = K, m.codes = random_codes(1);
     std::uint64_t s = 2;
-    for (std::size_t i = 0; i < M * K / mx_block_size; ++i) m.scales.push_back(static_cast<std::uint8_t>(120 + lcg(s) % 8));
+    for (std::size_t i = 0; i < M * K / mx_block_size; ++i)
+      m.scales.push_back(static_cast<std::uint8_t>(120 + lcg(s) % 8));
     return fp4_matrix::pack(m);
   }();
   static const fp4_matrix nv = [] {
     nvfp4_matrix m;
     m.rows = M, m.cols = K, m.codes = random_codes(3), m.tensor_scale = 1e-3f;
     std::uint64_t s = 4;
-    for (std::size_t i = 0; i < M * K / nvfp4_block_size; ++i) m.scales.push_back(static_cast<std::uint8_t>(0x30 + lcg(s) % 16));
+    for (std::size_t i = 0; i < M * K / nvfp4_block_size; ++i)
+      m.scales.push_back(static_cast<std::uint8_t>(0x30 + lcg(s) % 16));
     return fp4_matrix::pack(m);
   }();
   static const fp4_matrix bm = [] {
@@ -58,9 +60,12 @@ const fp4_matrix& matrix(fp4_format f) {
     return fp4_matrix::pack(m);
   }();
   switch (f) {
-    case fp4_format::mxfp4: return mx;
-    case fp4_format::nvfp4: return nv;
-    case fp4_format::bitmod: return bm;
+    case fp4_format::mxfp4:
+      return mx;
+    case fp4_format::nvfp4:
+      return nv;
+    case fp4_format::bitmod:
+      return bm;
   }
   return mx;
 }

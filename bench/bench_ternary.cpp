@@ -92,7 +92,8 @@ void planes(benchmark::State& st, std::size_t n, int threads) {
                                       if (threads == 1)
                                         fn(std::size_t{0}, blocks);
                                       else
-                                        pool().run(2, [&](std::size_t i) { fn(blocks * i / 2, blocks * (i + 1) / 2); }, 2);
+                                        pool().run(
+                                            2, [&](std::size_t i) { fn(blocks * i / 2, blocks * (i + 1) / 2); }, 2);
                                     });
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
@@ -109,17 +110,24 @@ std::string name(const char* op, const char* method, std::size_t n, int threads)
 const bool registered = [] {
   if (!x86::plane_avx512_available()) return false;
   for (int t : {1, 2}) {
-    benchmark::RegisterBenchmark(name("gemv", "ternary", 1, t).c_str(), [=](benchmark::State& s) { dedicated(s, 1, t); })
-        ->UseRealTime()->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark(name("gemv", "ternary_planes", 1, t).c_str(), [=](benchmark::State& s) { planes(s, 1, t); })
-        ->UseRealTime()->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(name("gemv", "ternary", 1, t).c_str(),
+                                 [=](benchmark::State& s) { dedicated(s, 1, t); })
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(name("gemv", "ternary_planes", 1, t).c_str(),
+                                 [=](benchmark::State& s) { planes(s, 1, t); })
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
   }
   for (int t : {1, 2}) {
-    benchmark::RegisterBenchmark(name("gemm", "ternary", 512, t).c_str(), [=](benchmark::State& s) { dedicated(s, 512, t); })
-        ->UseRealTime()->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(name("gemm", "ternary", 512, t).c_str(),
+                                 [=](benchmark::State& s) { dedicated(s, 512, t); })
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark(name("gemm", "ternary_planes", 512, t).c_str(),
                                  [=](benchmark::State& s) { planes(s, 512, t); })
-        ->UseRealTime()->Unit(benchmark::kMicrosecond);
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
   }
   return true;
 }();

@@ -41,9 +41,9 @@ struct row {
   int bits = 0;
   long m = 0, k = 0, n = 0;
   int threads = 0, cold = 0;
-  double seconds = 0;          // real time per iteration
-  double weights_per_s = 0;    // counter (0 if absent)
-  double bytes_per_s = 0;      // counter (0 if absent)
+  double seconds = 0;        // real time per iteration
+  double weights_per_s = 0;  // counter (0 if absent)
+  double bytes_per_s = 0;    // counter (0 if absent)
 };
 
 /// The series a row belongs to (everything but the width).
@@ -83,12 +83,18 @@ bool parse_name(const std::string& name, row& r) {
     } catch (const std::exception&) {
       return false;
     }
-    if (k == "bits") r.bits = int(v), have_bits = true;
-    else if (k == "m") r.m = v;
-    else if (k == "k") r.k = v;
-    else if (k == "n") r.n = v;
-    else if (k == "threads") r.threads = int(v);
-    else if (k == "cold") r.cold = int(v);
+    if (k == "bits")
+      r.bits = int(v), have_bits = true;
+    else if (k == "m")
+      r.m = v;
+    else if (k == "k")
+      r.k = v;
+    else if (k == "n")
+      r.n = v;
+    else if (k == "threads")
+      r.threads = int(v);
+    else if (k == "cold")
+      r.cold = int(v);
   }
   return have_bits;
 }
@@ -104,7 +110,8 @@ report_data read_bench_json(const std::string& path) {
   if (!f) throw std::runtime_error("bitdial_bench_report: cannot open " + path);
   const nlohmann::json j = nlohmann::json::parse(f);
   if (!j.contains("benchmarks") || !j["benchmarks"].is_array())
-    throw std::runtime_error("bitdial_bench_report: " + path + ": no \"benchmarks\" array (not Google Benchmark JSON?)");
+    throw std::runtime_error("bitdial_bench_report: " + path +
+                             ": no \"benchmarks\" array (not Google Benchmark JSON?)");
   report_data d;
   if (j.contains("context")) {
     const auto& c = j["context"];
@@ -113,7 +120,8 @@ report_data read_bench_json(const std::string& path) {
     if (c.contains("host_name")) os << c["host_name"].get<std::string>() << ", ";
     if (c.contains("num_cpus")) os << c["num_cpus"] << " CPUs";
     if (c.contains("mhz_per_cpu")) os << " @ " << c["mhz_per_cpu"] << " MHz";
-    if (c.contains("library_build_type")) os << ", benchmark library built as " << c["library_build_type"].get<std::string>();
+    if (c.contains("library_build_type"))
+      os << ", benchmark library built as " << c["library_build_type"].get<std::string>();
     d.context = os.str();
   }
   // Medians: prefer the "median" aggregate when repetitions produced one; else reduce the iterations.
@@ -155,7 +163,8 @@ report_data read_bench_json(const std::string& path) {
 const row* find(const std::vector<row>& rows, const std::string& op, const std::string& method, int bits, long n,
                 int threads, int cold) {
   for (const auto& r : rows)
-    if (r.op == op && r.method == method && r.bits == bits && r.n == n && r.threads == threads && (cold < 0 || r.cold == cold))
+    if (r.op == op && r.method == method && r.bits == bits && r.n == n && r.threads == threads &&
+        (cold < 0 || r.cold == cold))
       return &r;
   return nullptr;
 }
@@ -212,30 +221,40 @@ void write_report(const report_data& d, std::ostream& md) {
   }
 
   md << "## 1. G weights/s (M·K·N / real time)\n\n";
-  table(md, rows, "op method n threads", [](const row& r) { return r.weights_per_s > 0; },
-        [](const row& r) { return fmt("%.1f", r.weights_per_s / 1e9); });
-  table(md, rows, "O(1) width switch, ns", [](const row& r) { return r.op == "switch"; },
-        [](const row& r) { return fmt("%.1f", r.seconds * 1e9); });
+  table(
+      md, rows, "op method n threads", [](const row& r) { return r.weights_per_s > 0; },
+      [](const row& r) { return fmt("%.1f", r.weights_per_s / 1e9); });
+  table(
+      md, rows, "O(1) width switch, ns", [](const row& r) { return r.op == "switch"; },
+      [](const row& r) { return fmt("%.1f", r.seconds * 1e9); });
 
   md << "## 2. Linearity (cold): t(b)/t(8), target <= b/8 + 0.1\n\n";
-  table(md, rows, "series", [](const row& r) { return r.op == "gemv" && r.cold == 1 && r.bits <= 8 && r.method != "int8_dot" && r.method != "stream"; },
-        [&](const row& r) {
-          const row* ref = find(rows, r.op, r.method, 8, r.n, r.threads, r.cold);
-          if (!ref) ref = find(rows, r.op, "truncation", 8, r.n, r.threads, r.cold);
-          if (!ref || ref->seconds <= 0) return std::string("–");
-          const double ratio = r.seconds / ref->seconds, target = r.bits / 8.0 + 0.1;
-          return fmt("%.3f", ratio) + " / " + fmt("%.3f", target) + (ratio <= target ? " ✓" : " ✗");
-        });
+  table(
+      md, rows, "series",
+      [](const row& r) {
+        return r.op == "gemv" && r.cold == 1 && r.bits <= 8 && r.method != "int8_dot" && r.method != "stream";
+      },
+      [&](const row& r) {
+        const row* ref = find(rows, r.op, r.method, 8, r.n, r.threads, r.cold);
+        if (!ref) ref = find(rows, r.op, "truncation", 8, r.n, r.threads, r.cold);
+        if (!ref || ref->seconds <= 0) return std::string("–");
+        const double ratio = r.seconds / ref->seconds, target = r.bits / 8.0 + 0.1;
+        return fmt("%.3f", ratio) + " / " + fmt("%.3f", target) + (ratio <= target ? " ✓" : " ✗");
+      });
 
   md << "## 3. GEMV bytes/s as % of the streaming read of the same width (target >= 90% cold, b >= 3)\n\n";
-  table(md, rows, "series", [](const row& r) { return r.op == "gemv" && r.bytes_per_s > 0 && r.method != "eigen_f32" && r.method != "int8_dot"; },
-        [&](const row& r) {
-          const row* s = find(rows, "read", "stream", r.bits, r.n, r.threads, r.cold);
-          if (!s || s->bytes_per_s <= 0) return std::string("–");
-          const double pct = 100.0 * r.bytes_per_s / s->bytes_per_s;
-          const bool graded = r.cold == 1 && r.bits >= 3;
-          return fmt("%.0f%%", pct) + (graded ? (pct >= 90.0 ? " ✓" : " ✗") : "");
-        });
+  table(
+      md, rows, "series",
+      [](const row& r) {
+        return r.op == "gemv" && r.bytes_per_s > 0 && r.method != "eigen_f32" && r.method != "int8_dot";
+      },
+      [&](const row& r) {
+        const row* s = find(rows, "read", "stream", r.bits, r.n, r.threads, r.cold);
+        if (!s || s->bytes_per_s <= 0) return std::string("–");
+        const double pct = 100.0 * r.bytes_per_s / s->bytes_per_s;
+        const bool graded = r.cold == 1 && r.bits >= 3;
+        return fmt("%.0f%%", pct) + (graded ? (pct >= 90.0 ? " ✓" : " ✗") : "");
+      });
 
   md << "## 4. 8-bit plane path vs int8 × int8 VNNI dot: t(int8_dot) / t(8-bit), target >= 1\n\n";
   md << "| op n threads cold | method | t(int8_dot) / t(8-bit) |\n|---|---|---:|\n";
@@ -245,39 +264,45 @@ void write_report(const report_data& d, std::ostream& md) {
     const row* i8 = find(rows, r.op, "int8_dot", 8, r.n, r.threads, r.cold);
     if (!i8 || r.seconds <= 0) continue;
     const double ratio = i8->seconds / r.seconds;
-    md << "| " << r.op << " n=" << r.n << " t=" << r.threads << (r.cold ? " cold" : " warm") << " | " << r.method << " | "
-       << fmt("%.2f", ratio) << (ratio >= 1.0 ? " ✓" : " ✗") << " |\n";
+    md << "| " << r.op << " n=" << r.n << " t=" << r.threads << (r.cold ? " cold" : " warm") << " | " << r.method
+       << " | " << fmt("%.2f", ratio) << (ratio >= 1.0 ? " ✓" : " ✗") << " |\n";
     any4 = true;
   }
   md << (any4 ? "\n" : "| (no matching rows) | | |\n\n");
 
   md << "## 5. Speed-up against Eigen f32 (weights/s ratio, same n and threads)\n\n";
-  table(md, rows, "series", [](const row& r) { return (r.op == "gemv" || r.op == "gemm") && r.method != "eigen_f32" && r.weights_per_s > 0; },
-        [&](const row& r) {
-          const row* e = find(rows, r.op, "eigen_f32", 32, r.n, r.threads, -1);
-          if (!e || e->weights_per_s <= 0) return std::string("–");
-          return fmt("%.1f×", r.weights_per_s / e->weights_per_s);
-        });
+  table(
+      md, rows, "series",
+      [](const row& r) { return (r.op == "gemv" || r.op == "gemm") && r.method != "eigen_f32" && r.weights_per_s > 0; },
+      [&](const row& r) {
+        const row* e = find(rows, r.op, "eigen_f32", 32, r.n, r.threads, -1);
+        if (!e || e->weights_per_s <= 0) return std::string("–");
+        return fmt("%.1f×", r.weights_per_s / e->weights_per_s);
+      });
 
   md << "## 6. Two threads against one: t(threads=1) / t(threads=2)\n\n";
-  table(md, rows, "series (t=2 rows)", [](const row& r) { return r.threads == 2 && r.op != "switch"; },
-        [&](const row& r) {
-          const row* one = find(rows, r.op, r.method, r.bits, r.n, 1, r.cold);
-          if (!one || r.seconds <= 0) return std::string("–");
-          return fmt("%.2f", one->seconds / r.seconds);
-        });
+  table(
+      md, rows, "series (t=2 rows)", [](const row& r) { return r.threads == 2 && r.op != "switch"; },
+      [&](const row& r) {
+        const row* one = find(rows, r.op, r.method, r.bits, r.n, 1, r.cold);
+        if (!one || r.seconds <= 0) return std::string("–");
+        return fmt("%.2f", one->seconds / r.seconds);
+      });
 
   md << "## 7. Warm 2-thread GEMV targets (G weights/s)\n\n";
   md << "| method | b=1 (450) | b=2 (260) | b=3 (170) | b=4 (115) | b=8 (50) |\n|---|---:|---:|---:|---:|---:|\n";
   const std::pair<int, double> targets[] = {{1, 450}, {2, 260}, {3, 170}, {4, 115}, {8, 50}};
   std::set<std::string> methods;
   for (const auto& r : rows)
-    if (r.op == "gemv" && r.n == 1 && r.threads == 2 && r.cold == 0 && r.bits <= 8 && r.method != "stream") methods.insert(r.method);
+    if (r.op == "gemv" && r.n == 1 && r.threads == 2 && r.cold == 0 && r.bits <= 8 && r.method != "stream")
+      methods.insert(r.method);
   for (const auto& m : methods) {
     md << "| " << m << " |";
     for (auto [b, t] : targets) {
       const row* r = find(rows, "gemv", m, b, 1, 2, 0);
-      md << " " << (r ? fmt("%.1f", r->weights_per_s / 1e9) + (r->weights_per_s / 1e9 >= t ? " ✓" : " ✗") : std::string()) << " |";
+      md << " "
+         << (r ? fmt("%.1f", r->weights_per_s / 1e9) + (r->weights_per_s / 1e9 >= t ? " ✓" : " ✗") : std::string())
+         << " |";
     }
     md << "\n";
   }
@@ -290,7 +315,8 @@ void write_report(const report_data& d, std::ostream& md) {
 void write_plot(const report_data& d, const std::string& prefix) {
   std::map<series_key, std::map<int, double>> series;
   for (const auto& r : d.rows)
-    if ((r.op == "gemv" || r.op == "read") && r.n == 1 && r.weights_per_s > 0) series[key_of(r)][r.bits] = r.weights_per_s / 1e9;
+    if ((r.op == "gemv" || r.op == "read") && r.n == 1 && r.weights_per_s > 0)
+      series[key_of(r)][r.bits] = r.weights_per_s / 1e9;
   std::ofstream dat(prefix + ".dat");
   std::map<std::pair<int, int>, std::vector<std::pair<int, std::string>>> panels;  // (threads, cold) -> (index, title)
   int index = 0;
@@ -313,13 +339,13 @@ void write_plot(const report_data& d, const std::string& prefix) {
      << "set output '" << prefix << ".svg'\n"
      << "set logscale y\nset grid\nset key top right font 'sans,9'\nset xrange [0.5:8.5]\nset xtics 1\n"
      << "set xlabel 'bits'\nset ylabel 'G weights/s'\n"
-     << "set multiplot layout " << (panels.size() > 2 ? 2 : 1) << "," << std::min<std::size_t>(2, std::max<std::size_t>(1, panels.size()))
-     << "\n";
+     << "set multiplot layout " << (panels.size() > 2 ? 2 : 1) << ","
+     << std::min<std::size_t>(2, std::max<std::size_t>(1, panels.size())) << "\n";
   for (const auto& [tc, items] : panels) {
     gp << "set title 'GEMV n=1, threads=" << tc.first << (tc.second ? ", cold (DRAM)" : ", warm") << "'\nplot ";
     for (std::size_t i = 0; i < items.size(); ++i)
-      gp << (i ? ", \\\n     " : "") << "'" << prefix << ".dat' index " << items[i].first << " using 1:2 with linespoints title '"
-         << items[i].second << "'";
+      gp << (i ? ", \\\n     " : "") << "'" << prefix << ".dat' index " << items[i].first
+         << " using 1:2 with linespoints title '" << items[i].second << "'";
     gp << "\n";
   }
   gp << "unset multiplot\n";
@@ -331,11 +357,13 @@ int main(int argc, char** argv) {
   std::string in, prefix = "bitdial_bench_report";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--out" && i + 1 < argc) prefix = argv[++i];
+    if (a == "--out" && i + 1 < argc)
+      prefix = argv[++i];
     else if (a == "--help" || a == "-h") {
       std::printf("usage: bitdial_bench_report BENCH.json [--out PREFIX]\n");
       return 0;
-    } else in = a;
+    } else
+      in = a;
   }
   if (in.empty()) {
     std::fprintf(stderr, "usage: bitdial_bench_report BENCH.json [--out PREFIX]\n");
@@ -350,7 +378,8 @@ int main(int argc, char** argv) {
     std::cout << md.str();
     write_plot(d, prefix);
     std::printf("wrote %s.md, %s.dat, %s.gp", prefix.c_str(), prefix.c_str(), prefix.c_str());
-    if (std::system("command -v gnuplot >/dev/null 2>&1") == 0 && std::system(("gnuplot '" + prefix + ".gp'").c_str()) == 0)
+    if (std::system("command -v gnuplot >/dev/null 2>&1") == 0 &&
+        std::system(("gnuplot '" + prefix + ".gp'").c_str()) == 0)
       std::printf(", %s.svg\n", prefix.c_str());
     else
       std::printf(" (gnuplot not found or failed: no SVG; the quickstart installs gnuplot-nox)\n");

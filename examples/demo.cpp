@@ -191,8 +191,10 @@ void optional_step(const char* what, F&& f) {
 std::vector<quant_row> quantizer_table(const std::vector<float>& w, const settings& s) {
   const std::size_t M = std::min(s.block_rows, s.rows);
   std::size_t K = std::min(s.block_cols, s.cols);
-  if (K >= 128) K -= K % 128;
-  else if (K >= 32) K -= K % 32;
+  if (K >= 128)
+    K -= K % 128;
+  else if (K >= 32)
+    K -= K % 32;
   const bd::granularity g = group_for(K);
   std::vector<float> blk(M * K);
   for (std::size_t r = 0; r < M; ++r) std::copy_n(&w[r * s.cols], K, &blk[r * K]);
@@ -221,7 +223,8 @@ std::vector<quant_row> quantizer_table(const std::vector<float>& w, const settin
   });
   optional_step("residual slices: tiled 1-bit, binarization, BitStack rank 1", [&] {
     const auto tiled =
-        bd::uniform_residual(std::vector<int>(8, 1), {.gran = g, .scales = bd::residual_scales::power_of_two}).quantize(W);
+        bd::uniform_residual(std::vector<int>(8, 1), {.gran = g, .scales = bd::residual_scales::power_of_two})
+            .quantize(W);
     const auto bin = bd::residual_binarizer(8, {.gran = g}).quantize(W);
     for (std::size_t n = 1; n <= 8; ++n) {
       add("slices_tiled", double(n), tiled.dequantize(n));
@@ -297,7 +300,8 @@ weights load_weights(settings& s) {
     };
     std::vector<entry> ts;
     for (const auto& t : f.tensors()) ts.push_back({t.name, t.shape, bd::safetensors_file::is_float_matrix(t)});
-    const auto name = pick_tensor(ts, s.tensor, [](const entry& e) { return e.ok; }, s.safetensors);
+    const auto name = pick_tensor(
+        ts, s.tensor, [](const entry& e) { return e.ok; }, s.safetensors);
     auto m = f.load_matrix(name);
     out.w = std::move(m.data);
     s.rows = m.rows, s.cols = m.cols;
@@ -311,8 +315,10 @@ weights load_weights(settings& s) {
       const std::vector<std::uint64_t>& shape_dims() const { return ne; }
     };
     std::vector<entry> ts;
-    for (const auto& t : f.tensors()) ts.push_back({t.name, t.ne, t.known_type() && t.is_2d() && t.rows() * t.cols() > 0});
-    const auto name = pick_tensor(ts, s.tensor, [](const entry& e) { return e.ok; }, s.gguf);
+    for (const auto& t : f.tensors())
+      ts.push_back({t.name, t.ne, t.known_type() && t.is_2d() && t.rows() * t.cols() > 0});
+    const auto name = pick_tensor(
+        ts, s.tensor, [](const entry& e) { return e.ok; }, s.gguf);
     const auto& t = f.find(name);
     if (t.type == bd::ggml_type::q8_0) {
       out.q8_master = f.import_q8_0(name);
@@ -350,28 +356,35 @@ int run(settings s) {
   if (wt.w.empty()) wt.w = step("building the LLM-like weight matrix", [&] { return llm_like(s.rows, s.cols, 2026); });
   const auto qrows = quantizer_table(w, s);
 
-  std::printf("\nStoring the %zu x %zu matrix once per elastic family (%s)\n", s.rows, s.cols, group_name(s.group).c_str());
+  std::printf("\nStoring the %zu x %zu matrix once per elastic family (%s)\n", s.rows, s.cols,
+              group_name(s.group).c_str());
   const bd::const_matrix W(w.data(), s.rows, s.cols);
   std::unique_ptr<bd::elastic_weight> dr, tr;
   std::string tr_family = "truncation_ready";
   if (wt.q8_master) {
     // The file's own int8 codes are the master of both elastic families: nothing is re-quantized.
-    auto stack = step("Q8_0 codes as the INT8 master (scales d per 32), packed", [&] { return bd::bit_plane_stack::pack(*wt.q8_master); });
+    auto stack = step("Q8_0 codes as the INT8 master (scales d per 32), packed",
+                      [&] { return bd::bit_plane_stack::pack(*wt.q8_master); });
     dr = std::make_unique<bd::elastic_weight>(stack, bd::serve_rule::round_half_up);
     tr = std::make_unique<bd::elastic_weight>(std::move(stack), bd::serve_rule::truncate);
     tr_family = "truncation";
   } else {
     const std::string what = "INT8 master (RNE, absmax, " + group_name(s.group) + ")";
     auto master = step(what.c_str(), [&] { return bd::double_rounding<8>().quantize_master(W, s.group); });
-    dr = std::make_unique<bd::elastic_weight>(step("  packed into bit-planes", [&] { return bd::bit_plane_stack::pack(master); }),
-                                              bd::serve_rule::round_half_up);
-    auto tr_master = step("truncation-ready master (12+4-step scale search)", [&] { return bd::truncation_ready<8>({.gran = s.group, .coarse_steps = 12, .refine_steps = 4}).quantize(W); });
-    tr = std::make_unique<bd::elastic_weight>(step("  packed into bit-planes", [&] { return bd::bit_plane_stack::pack(tr_master); }),
-                                              bd::serve_rule::truncate);
+    dr = std::make_unique<bd::elastic_weight>(
+        step("  packed into bit-planes", [&] { return bd::bit_plane_stack::pack(master); }),
+        bd::serve_rule::round_half_up);
+    auto tr_master = step("truncation-ready master (12+4-step scale search)", [&] {
+      return bd::truncation_ready<8>({.gran = s.group, .coarse_steps = 12, .refine_steps = 4}).quantize(W);
+    });
+    tr = std::make_unique<bd::elastic_weight>(
+        step("  packed into bit-planes", [&] { return bd::bit_plane_stack::pack(tr_master); }),
+        bd::serve_rule::truncate);
   }
   const auto sl = step("residual slices 2+1+1+1+1+1+1 (tiled), packed", [&] {
     return bd::plane_slice_stack::pack(
-        bd::uniform_residual({2, 1, 1, 1, 1, 1, 1}, {.gran = s.group, .scales = bd::residual_scales::power_of_two}).quantize(W));
+        bd::uniform_residual({2, 1, 1, 1, 1, 1, 1}, {.gran = s.group, .scales = bd::residual_scales::power_of_two})
+            .quantize(W));
   });
 
   std::vector<float> x;
@@ -379,8 +392,8 @@ int run(settings s) {
   if (!s.npy.empty()) {
     auto a = bd::read_npy(s.npy);
     if (a.matrix.cols != s.cols)
-      throw bd::error("bitdial_demo: --npy " + s.npy + ": K = " + std::to_string(a.matrix.cols) + ": the weights have K = " +
-                      std::to_string(s.cols));
+      throw bd::error("bitdial_demo: --npy " + s.npy + ": K = " + std::to_string(a.matrix.cols) +
+                      ": the weights have K = " + std::to_string(s.cols));
     x = std::move(a.matrix.data);
     s.tokens = a.matrix.rows;
     act_source = "npy " + s.npy;
@@ -410,7 +423,8 @@ int run(settings s) {
       const auto v = ew.view(b);
       bd::gemm(v, bd::as_tokens(q), bd::matrix_view<float>(y.data(), T, s.rows), {}, ro);
       const double us = 1e6 * time_median([&] { bd::gemv(v, tok0, y1, {}, ro); });
-      table.push_back({fam, b, v.bytes_read(), bd::sqnr_db(wblock, dequantize_view(v, check_rows)), rel_err(yref, y), us, eigen_us});
+      table.push_back({fam, b, v.bytes_read(), bd::sqnr_db(wblock, dequantize_view(v, check_rows)), rel_err(yref, y),
+                       us, eigen_us});
     }
   };
   auto serve_slices = [&] {
@@ -418,8 +432,10 @@ int run(settings s) {
       const auto v = sl.view_slices(n);
       bd::gemm_slices(v, bd::as_tokens(q), bd::matrix_view<float>(y.data(), T, s.rows), {}, {}, ro);
       const auto one = bd::token_batch{q.codes.data(), q.scales.data(), 1, s.cols, s.cols};
-      const double us = 1e6 * time_median([&] { bd::gemm_slices(v, one, bd::matrix_view<float>(y1.data(), 1, s.rows), {}, {}, ro); });
-      table.push_back({"slices", int(n) + 1, v.bytes_read(), bd::sqnr_db(wblock, dequantize_slices(v, check_rows)), rel_err(yref, y), us, eigen_us});
+      const double us =
+          1e6 * time_median([&] { bd::gemm_slices(v, one, bd::matrix_view<float>(y1.data(), 1, s.rows), {}, {}, ro); });
+      table.push_back({"slices", int(n) + 1, v.bytes_read(), bd::sqnr_db(wblock, dequantize_slices(v, check_rows)),
+                       rel_err(yref, y), us, eigen_us});
     }
   };
   step("serving double rounding (RHU) at b = 8..1", [&] { serve_planes("double_rounding_rhu", *dr); });
@@ -427,11 +443,11 @@ int run(settings s) {
   step("serving residual slices at n = 7..1 (b = n + 1)", serve_slices);
 
   std::printf("\nServing table (GEMV n=1 incl. activation quantization; Eigen f32 GEMV %.0f us)\n", eigen_us);
-  std::printf("  %-20s %4s %12s %10s %10s %10s %9s\n", "family", "b", "bytes read", "w SQNR dB", "out relerr", "GEMV us",
-              "vs Eigen");
+  std::printf("  %-20s %4s %12s %10s %10s %10s %9s\n", "family", "b", "bytes read", "w SQNR dB", "out relerr",
+              "GEMV us", "vs Eigen");
   for (const auto& r : table)
-    std::printf("  %-20s %4d %12zu %10.2f %10.4f %10.1f %8.1fx\n", r.family.c_str(), r.bits, r.bytes_read, r.weight_sqnr_db,
-                r.output_rel_err, r.gemv_us, r.eigen_us / r.gemv_us);
+    std::printf("  %-20s %4d %12zu %10.2f %10.4f %10.1f %8.1fx\n", r.family.c_str(), r.bits, r.bytes_read,
+                r.weight_sqnr_db, r.output_rel_err, r.gemv_us, r.eigen_us / r.gemv_us);
 
   // MoBiQuant: route tokens to slice counts, compare with serving every token at the maximum.
   std::printf("\nPer-token slice routing (MoBiQuant) over %zu tokens, slices of 2+1+1+1+1+1+1 bits\n", T);
@@ -441,13 +457,11 @@ int run(settings s) {
   for (int c : counts) avg += c;
   avg /= double(T);
   const auto full = sl.view_slices(sl.slices());
-  const double t_routed = time_median([&] {
-    bd::gemm_slices(full, bd::as_tokens(q), bd::matrix_view<float>(y.data(), T, s.rows), counts, {}, ro);
-  });
+  const double t_routed = time_median(
+      [&] { bd::gemm_slices(full, bd::as_tokens(q), bd::matrix_view<float>(y.data(), T, s.rows), counts, {}, ro); });
   const double err_routed = rel_err(yref, y);
-  const double t_max = time_median([&] {
-    bd::gemm_slices(full, bd::as_tokens(q), bd::matrix_view<float>(y.data(), T, s.rows), {}, {}, ro);
-  });
+  const double t_max = time_median(
+      [&] { bd::gemm_slices(full, bd::as_tokens(q), bd::matrix_view<float>(y.data(), T, s.rows), {}, {}, ro); });
   const double err_max = rel_err(yref, y);
   std::printf("  target average 3.00 slices, achieved %.2f (%.2f bits/weight)\n", avg, avg + 1.0);
   std::printf("  routed: %.1f ms, output relerr %.4f;  all at %zu slices: %.1f ms, relerr %.4f;  time saved %.0f%%\n",
@@ -458,19 +472,25 @@ int run(settings s) {
   j["shape"] = {{"rows", s.rows}, {"cols", s.cols}};
   j["source"] = {{"weights", wt.source}, {"activations", act_source}, {"tokens", T}, {"groups", group_name(s.group)}};
   j["eigen_f32_gemv_us"] = eigen_us;
-  for (const auto& r : qrows) j["quantizers"].push_back({{"family", r.family}, {"bits_per_weight", r.bits_per_weight}, {"sqnr_db", r.sqnr_db}});
+  for (const auto& r : qrows)
+    j["quantizers"].push_back({{"family", r.family}, {"bits_per_weight", r.bits_per_weight}, {"sqnr_db", r.sqnr_db}});
   for (const auto& r : table)
-    j["serving"].push_back({{"family", r.family}, {"bits", r.bits}, {"bytes_read", r.bytes_read}, {"weight_sqnr_db", r.weight_sqnr_db},
-                            {"output_rel_err", r.output_rel_err}, {"gemv_us", r.gemv_us}, {"speedup_vs_eigen", r.eigen_us / r.gemv_us}});
+    j["serving"].push_back({{"family", r.family},
+                            {"bits", r.bits},
+                            {"bytes_read", r.bytes_read},
+                            {"weight_sqnr_db", r.weight_sqnr_db},
+                            {"output_rel_err", r.output_rel_err},
+                            {"gemv_us", r.gemv_us},
+                            {"speedup_vs_eigen", r.eigen_us / r.gemv_us}});
   j["routing"] = {{"target_average_slices", 3.0}, {"achieved_average_slices", avg}, {"routed_ms", 1e3 * t_routed},
-                  {"max_ms", 1e3 * t_max}, {"routed_rel_err", err_routed}, {"max_rel_err", err_max}};
+                  {"max_ms", 1e3 * t_max},        {"routed_rel_err", err_routed},   {"max_rel_err", err_max}};
   std::ofstream(s.out + ".json") << j.dump(2) << "\n";
   {
     std::ofstream csv(s.out + ".csv");
     csv << "family,bits,bytes_read,weight_sqnr_db,output_rel_err,gemv_us,speedup_vs_eigen\n";
     for (const auto& r : table)
-      csv << r.family << ',' << r.bits << ',' << r.bytes_read << ',' << r.weight_sqnr_db << ',' << r.output_rel_err << ','
-          << r.gemv_us << ',' << r.eigen_us / r.gemv_us << '\n';
+      csv << r.family << ',' << r.bits << ',' << r.bytes_read << ',' << r.weight_sqnr_db << ',' << r.output_rel_err
+          << ',' << r.gemv_us << ',' << r.eigen_us / r.gemv_us << '\n';
   }
   std::printf("\nwrote %s.json and %s.csv\n", s.out.c_str(), s.out.c_str());
   // Plot: weight SQNR and GEMV speed-up vs bits, one curve per family.
@@ -503,15 +523,24 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) throw bd::error("bitdial_demo: " + a + " needs a value");
       return argv[++i];
     };
-    if (a == "--rows") s.rows = std::stoul(next()), s.rows_given = true;
-    else if (a == "--cols") s.cols = std::stoul(next());
-    else if (a == "--threads") s.threads = std::stoul(next());
-    else if (a == "--out") s.out = next();
-    else if (a == "--quick") s.rows = 256, s.cols = 1024, s.tokens = 16, s.quick = true;
-    else if (a == "--safetensors") s.safetensors = next();
-    else if (a == "--gguf") s.gguf = next();
-    else if (a == "--tensor") s.tensor = next();
-    else if (a == "--npy") s.npy = next();
+    if (a == "--rows")
+      s.rows = std::stoul(next()), s.rows_given = true;
+    else if (a == "--cols")
+      s.cols = std::stoul(next());
+    else if (a == "--threads")
+      s.threads = std::stoul(next());
+    else if (a == "--out")
+      s.out = next();
+    else if (a == "--quick")
+      s.rows = 256, s.cols = 1024, s.tokens = 16, s.quick = true;
+    else if (a == "--safetensors")
+      s.safetensors = next();
+    else if (a == "--gguf")
+      s.gguf = next();
+    else if (a == "--tensor")
+      s.tensor = next();
+    else if (a == "--npy")
+      s.npy = next();
     else if (a == "--help" || a == "-h") {
       std::printf(
           "usage: bitdial_demo [--rows M] [--cols K] [--threads T] [--out PREFIX] [--quick]\n"

@@ -80,8 +80,10 @@ int verify(const std::string& path, const std::vector<std::string>& args) {
   for (std::size_t i = 0; i + 1 < args.size(); i += 2) {
     const std::string& k = args[i];
     const std::string& v = args[i + 1];
-    if (k == "--family") families.push_back(v);
-    else if (k == "--exact-at-8") exact.push_back(v), families.push_back(v);
+    if (k == "--family")
+      families.push_back(v);
+    else if (k == "--exact-at-8")
+      exact.push_back(v), families.push_back(v);
     else if (k == "--shape") {
       const auto x = v.find('x');
       expect(j["shape"]["rows"] == std::stoul(v.substr(0, x)) && j["shape"]["cols"] == std::stoul(v.substr(x + 1)),
@@ -89,8 +91,9 @@ int verify(const std::string& path, const std::vector<std::string>& args) {
     } else if (k == "--tokens") {
       expect(j["source"]["tokens"] == std::stoul(v), "tokens = " + j["source"]["tokens"].dump() + ", expected " + v);
     } else if (k == "--source") {
-      expect(j["source"]["weights"].is_string() && j["source"]["weights"].get<std::string>().find(v) != std::string::npos,
-             "source = " + j["source"].dump() + ", expected to mention " + v);
+      expect(
+          j["source"]["weights"].is_string() && j["source"]["weights"].get<std::string>().find(v) != std::string::npos,
+          "source = " + j["source"].dump() + ", expected to mention " + v);
     } else {
       std::fprintf(stderr, "bitdial_demo_check: unknown option %s\n", k.c_str());
       return 2;
@@ -100,10 +103,12 @@ int verify(const std::string& path, const std::vector<std::string>& args) {
   std::map<std::string, std::map<int, nlohmann::json>> by_family;
   for (const auto& r : j["serving"]) {
     const std::string row = r.dump();
-    for (const char* key : {"family", "bits", "bytes_read", "weight_sqnr_db", "output_rel_err", "gemv_us", "speedup_vs_eigen"})
+    for (const char* key :
+         {"family", "bits", "bytes_read", "weight_sqnr_db", "output_rel_err", "gemv_us", "speedup_vs_eigen"})
       expect(r.contains(key), std::string("row has column ") + key + ": " + row);
     bool complete = true;
-    for (const char* key : {"family", "bits", "bytes_read", "weight_sqnr_db", "output_rel_err", "gemv_us", "speedup_vs_eigen"})
+    for (const char* key :
+         {"family", "bits", "bytes_read", "weight_sqnr_db", "output_rel_err", "gemv_us", "speedup_vs_eigen"})
       complete = complete && r.contains(key);
     if (!complete) continue;
     expect(r["family"].is_string(), "family is a string: " + row);
@@ -130,11 +135,13 @@ int verify(const std::string& path, const std::vector<std::string>& args) {
                fam + ": bytes read do not shrink from " + std::to_string(b) + " to " + std::to_string(b - 1) + " bits");
     // Error falls as the width grows: 2-bit error above the 8-bit one.
     if (it->second.count(2) && it->second.count(8))
-      expect(it->second[2]["output_rel_err"] > it->second[8]["output_rel_err"], fam + ": 2-bit output error above 8-bit");
+      expect(it->second[2]["output_rel_err"] > it->second[8]["output_rel_err"],
+             fam + ": 2-bit output error above 8-bit");
   }
   for (const auto& fam : exact)
     if (by_family[fam].count(8))
-      expect(by_family[fam][8]["weight_sqnr_db"].is_null(), fam + " at 8 bits reproduces the weights exactly (SQNR +inf)");
+      expect(by_family[fam][8]["weight_sqnr_db"].is_null(),
+             fam + " at 8 bits reproduces the weights exactly (SQNR +inf)");
   std::printf("%s: %zu serving rows, %zu families: %s\n", path.c_str(), j["serving"].size(), by_family.size(),
               failures ? "FAILED" : "ok");
   return failures ? 1 : 0;

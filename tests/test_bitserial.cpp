@@ -18,10 +18,14 @@ enum class wenc { twos_complement, unsigned_plain, zero_point, bipolar };
 
 const char* name(wenc e) {
   switch (e) {
-    case wenc::twos_complement: return "two's complement";
-    case wenc::unsigned_plain: return "unsigned";
-    case wenc::zero_point: return "zero point";
-    case wenc::bipolar: return "bipolar";
+    case wenc::twos_complement:
+      return "two's complement";
+    case wenc::unsigned_plain:
+      return "unsigned";
+    case wenc::zero_point:
+      return "zero point";
+    case wenc::bipolar:
+      return "bipolar";
   }
   return "?";
 }
@@ -84,8 +88,8 @@ void check_all(const plane_view& v, const bitserial_activations& x, const std::s
   reference::bitserial_gemm(v, x, matrix_view<float>(yw.data(), x.tokens(), v.rows()));
   for (kernel_isa isa : bitserial_isas())
     for (std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
-      INFO(what << ": isa = " << to_string(isa) << ", threads = " << threads << ", b = " << v.bits << ", rule = "
-                << to_string(v.rule) << ", a = " << x.bits() << ", act = " << to_string(x.encoding())
+      INFO(what << ": isa = " << to_string(isa) << ", threads = " << threads << ", b = " << v.bits
+                << ", rule = " << to_string(v.rule) << ", a = " << x.bits() << ", act = " << to_string(x.encoding())
                 << ", shape M x K x N = " << v.rows() << "x" << v.cols() << "x" << x.tokens());
       if (!detail::bitserial_groups_ok(v) && isa != kernel_isa::reference) {
         CHECK_THROWS_WITH(bitserial_accumulators(v, x, run_options{isa, nullptr, threads}),
@@ -201,16 +205,19 @@ TEST_CASE("bit-serial: SIMD transforms equal the portable rows32x32 transform", 
           // Each dword is one row's 32 K in natural order.
           for (std::size_t r = 0; r < 32 && blk * 32 + r < 40; ++r)
             for (std::size_t c = 0; c < cols && rule == serve_rule::truncate; ++c) {
-              const std::uint32_t bit = (want[(c / 32 * static_cast<std::size_t>(j.terms) + 0) * 32 + r] >> (c % 32)) & 1u;
+              const std::uint32_t bit =
+                  (want[(c / 32 * static_cast<std::size_t>(j.terms) + 0) * 32 + r] >> (c % 32)) & 1u;
               REQUIRE(bit == ((static_cast<std::uint32_t>(st.code(blk * 32 + r, c)) >> 7) & 1u));
             }
 #if BITDIAL_X86_SIMD
           if (x86::bitserial_avx512_available()) {
-            x86::detail::bitserial512::transform_block(j, st.plane(blk, 7), reinterpret_cast<std::uint32_t*>(got.data()));
+            x86::detail::bitserial512::transform_block(j, st.plane(blk, 7),
+                                                       reinterpret_cast<std::uint32_t*>(got.data()));
             REQUIRE(std::memcmp(got.data(), want.data(), want.size() * 4) == 0);
           }
           if (x86::bitserial_avx2_available()) {
-            x86::detail::bitserial256::transform_block(j, st.plane(blk, 7), reinterpret_cast<std::uint32_t*>(got.data()));
+            x86::detail::bitserial256::transform_block(j, st.plane(blk, 7),
+                                                       reinterpret_cast<std::uint32_t*>(got.data()));
             REQUIRE(std::memcmp(got.data(), want.data(), want.size() * 4) == 0);
           }
 #endif
@@ -269,8 +276,8 @@ TEST_CASE("bit-serial: rules, granularities, narrow masters, floor reconstructio
     const auto g16 = make_stack(9, 48, 8, wenc::twos_complement, granularity::per_group(16), ++salt);
     check_all(view(g16, b), make_acts(2, 48, a, act_encoding::twos_complement, ++salt), "per-group 16");
     const auto pt = make_stack(33, 50, 8, wenc::twos_complement, granularity::per_tensor(), ++salt);
-    check_all(view(pt, b, serve_rule::truncate, reconstruction::floor), make_acts(3, 50, a, act_encoding::bipolar, ++salt),
-              "per-tensor floor");
+    check_all(view(pt, b, serve_rule::truncate, reconstruction::floor),
+              make_acts(3, 50, a, act_encoding::bipolar, ++salt), "per-tensor floor");
   }
   for (int B = 1; B <= 7; ++B)
     for (int b = 1; b <= B; ++b) {
@@ -353,7 +360,8 @@ TEST_CASE("bit-serial: float front door quantizes per token, then matches the re
       }
       if (ae == act_encoding::bipolar) {
         const auto m = uniform_midrise<>(a).quantize(X);
-        for (std::size_t c = 0; c < 256; ++c) REQUIRE(xq.scale(2) * static_cast<float>(xq.value(2, c)) == m.dequantize(2, c));
+        for (std::size_t c = 0; c < 256; ++c)
+          REQUIRE(xq.scale(2) * static_cast<float>(xq.value(2, c)) == m.dequantize(2, c));
       }
     }
   // 8-bit two's complement activations are BitNet's rule: same result as the int8 plane kernel.
@@ -369,9 +377,9 @@ TEST_CASE("bit-serial: rejects bad arguments by name", "[bitserial][errors]") {
   const auto v = view(st, 4);
   const auto x = make_acts(1, 64, 2, act_encoding::twos_complement, 42);
   std::vector<float> y(4);
-  CHECK_THROWS_WITH(bitserial_gemm(v, make_acts(1, 63, 2, act_encoding::twos_complement, 43),
-                                   matrix_view<float>(y.data(), 1, 4)),
-                    Catch::Contains("activations.cols = 63"));
+  CHECK_THROWS_WITH(
+      bitserial_gemm(v, make_acts(1, 63, 2, act_encoding::twos_complement, 43), matrix_view<float>(y.data(), 1, 4)),
+      Catch::Contains("activations.cols = 63"));
   CHECK_THROWS_WITH(bitserial_gemm(v, x, matrix_view<float>(y.data(), 1, 3)), Catch::Contains("output shape = 1x3"));
   CHECK_THROWS_WITH(bitserial_gemm(v, x, matrix_view<float>(y.data(), 1, 4), gemm_params{nullptr, 4, 9}),
                     Catch::Contains("row_begin = 4"));
@@ -391,7 +399,8 @@ TEST_CASE("bit-serial: rejects bad arguments by name", "[bitserial][errors]") {
   q.bits = 9;
   CHECK_THROWS_WITH(bitserial_activations::from(q), Catch::Contains("activations.bits = 9"));
   midrise_matrix mg;
-  mg.rows = 1, mg.cols = 4, mg.bits = 1, mg.gran = granularity::per_group(2), mg.codes = {0, 0, 0, 0}, mg.scales = {1, 1};
+  mg.rows = 1, mg.cols = 4, mg.bits = 1, mg.gran = granularity::per_group(2), mg.codes = {0, 0, 0, 0},
+  mg.scales = {1, 1};
   CHECK_THROWS_WITH(bitserial_activations::from(mg), Catch::Contains("activations.gran = per_group"));
   const auto g16 = make_stack(4, 64, 8, wenc::twos_complement, granularity::per_group(16), 44);
   CHECK_THROWS_WITH(bitserial_gemm(view(g16, 2), x, matrix_view<float>(y.data(), 1, 4), {}, {kernel_isa::portable}),

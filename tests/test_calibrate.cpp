@@ -30,8 +30,9 @@ double direct_mse(const uniform_midrise<B>& q, const std::vector<float>& v, floa
 }
 template <int B>
 double direct_mse(const uniform_asymmetric<B>& q, const std::vector<float>& v, float s, std::int32_t z) {
-  return mse(v, q.quantize_with_scales(view(v, 1, v.size()), std::vector<float>{s}, std::vector<std::int32_t>{z})
-                    .dequantize());
+  return mse(
+      v,
+      q.quantize_with_scales(view(v, 1, v.size()), std::vector<float>{s}, std::vector<std::int32_t>{z}).dequantize());
 }
 
 /// Same, without building a matrix: nearest code through code(), in double.
@@ -167,7 +168,8 @@ TEST_CASE("MSE-clipped scales are never worse than absmax / minmax, per group", 
       auto group_errors = [&](const std::vector<float>& deq) {
         std::vector<double> e(g.count(rows, cols), 0.0);
         for (std::size_t r = 0; r < rows; ++r)
-          for (std::size_t c = 0; c < cols; ++c) e[g.index(r, c, cols)] += std::pow(double(w[r * cols + c]) - deq[r * cols + c], 2);
+          for (std::size_t c = 0; c < cols; ++c)
+            e[g.index(r, c, cols)] += std::pow(double(w[r * cols + c]) - deq[r * cols + c], 2);
         return e;
       };
       const uniform_symmetric<> qs(b, {g});
@@ -244,7 +246,8 @@ TEST_CASE("calibration rejects bad input by name", "[calibrate][errors]") {
   CHECK_THROWS_WITH(search_scale(q, v, opts([](auto& o) { o.min_ratio = 0.0; })), Catch::Contains("min_ratio = 0"));
   CHECK_THROWS_WITH(search_scale(q, v, opts([](auto& o) { o.min_ratio = 1.5; })), Catch::Contains("min_ratio = 1.5"));
   CHECK_THROWS_WITH(search_scale(q, v, opts([](auto& o) { o.starts = 0; })), Catch::Contains("starts = 0"));
-  CHECK_THROWS_WITH(search_scale(q, v, opts([](auto& o) { o.local_points = -2; })), Catch::Contains("local_points = -2"));
+  CHECK_THROWS_WITH(search_scale(q, v, opts([](auto& o) { o.local_points = -2; })),
+                    Catch::Contains("local_points = -2"));
   CHECK_THROWS_WITH(search_scale(q, v, opts([](auto& o) { o.refine_iterations = -1; })),
                     Catch::Contains("refine_iterations = -1"));
   CHECK_THROWS_WITH(search_scale(q, v, opts([](auto& o) { o.polish_iterations = 5000; })),
@@ -264,8 +267,8 @@ TEST_CASE("calibration rejects bad input by name", "[calibrate][errors]") {
 TEST_CASE("mse, relative_mse and sqnr_db on hand-computed vectors", "[metrics]") {
   const std::vector<float> x{1, -2, 2, 0};
   const std::vector<float> y{1, -1, 2, 1};
-  CHECK(mse(x, y) == 0.5);                          // (0 + 1 + 0 + 1) / 4
-  CHECK(relative_mse(x, y) == 2.0 / 9.0);           // 2 / (1 + 4 + 4)
+  CHECK(mse(x, y) == 0.5);                 // (0 + 1 + 0 + 1) / 4
+  CHECK(relative_mse(x, y) == 2.0 / 9.0);  // 2 / (1 + 4 + 4)
   CHECK(sqnr_db(x, y) == Approx(10 * std::log10(4.5)));
   CHECK(sqnr_db(x, x) == std::numeric_limits<double>::infinity());
   CHECK(relative_mse(x, x) == 0.0);

@@ -78,24 +78,30 @@ TEST_CASE("readers see one valid width or slice count while a writer switches th
             const plane_view v = ew.view();
             gemv(v, x1, y, {}, o);
             const int got = which(gemv_at, y);
-            if (got < 0) ++mixed;
-            else if (got != v.bits) ++wrong;
+            if (got < 0)
+              ++mixed;
+            else if (got != v.bits)
+              ++wrong;
             break;
           }
           case 1: {  // float GEMM at the width a width_map entry names
             const int b = layer_widths.get(0);
             gemm(ew.view(b), X, matrix_view<float>(Y.data(), N, M), {}, o);
             const int got = which(gemm_at, Y);
-            if (got < 0) ++mixed;
-            else if (got != b) ++wrong;
+            if (got < 0)
+              ++mixed;
+            else if (got != b)
+              ++wrong;
             break;
           }
           default: {  // residual slices at the current slice count
             const std::size_t n = slice_count.load(std::memory_order_acquire);
             gemm_slices(slices.view_slices(n), xt, matrix_view<float>(Y.data(), N, M), {}, {}, o);
             const int got = which(slices_at, Y);
-            if (got < 0) ++mixed;
-            else if (std::size_t(got) != n) ++wrong;
+            if (got < 0)
+              ++mixed;
+            else if (std::size_t(got) != n)
+              ++wrong;
           }
         }
         runs.fetch_add(1, std::memory_order_relaxed);

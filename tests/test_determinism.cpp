@@ -43,7 +43,8 @@ TEST_CASE("gemm: identical bits for every ISA, pool size, thread count and call 
   thread_pool* pools[] = {nullptr, &p1, &p2, &p3};
 
   for (granularity g : {granularity::per_row(), granularity::per_group(64), granularity::per_group(12)}) {
-    const bit_plane_stack s = bit_plane_stack::pack(uniform_symmetric<8>({.gran = g}).quantize(const_matrix(wf.data(), M, K)));
+    const bit_plane_stack s =
+        bit_plane_stack::pack(uniform_symmetric<8>({.gran = g}).quantize(const_matrix(wf.data(), M, K)));
     std::map<std::pair<int, serve_rule>, std::vector<float>> first;
     std::vector<job> jobs;
     for (int b = 1; b <= 8; ++b)
@@ -67,8 +68,8 @@ TEST_CASE("gemm: identical bits for every ISA, pool size, thread count and call 
         CHECK_THAT(e.what(), Catch::Contains("isa = "));  // this ISA declines the group size
         continue;
       }
-      INFO("group = " << g.group << ", b = " << j.bits << ", rule = " << to_string(j.rule) << ", isa = " << to_string(j.isa)
-                      << ", pool = " << j.threads << ", used = " << used);
+      INFO("group = " << g.group << ", b = " << j.bits << ", rule = " << to_string(j.rule)
+                      << ", isa = " << to_string(j.isa) << ", pool = " << j.threads << ", used = " << used);
       REQUIRE(same_bits(y, first[{j.bits, j.rule}]));
       ++ran;
     }
@@ -110,10 +111,12 @@ TEST_CASE("gemm_slices: identical bits for every ISA, pool and interleaved slice
   std::vector<std::vector<float>> first(5);
   for (std::size_t n = 1; n <= 4; ++n) {
     first[n].resize(N * M);
-    gemm_slices(ps.view_slices(n), as_tokens(q), matrix_view<float>(first[n].data(), N, M), {}, {}, {kernel_isa::reference});
+    gemm_slices(ps.view_slices(n), as_tokens(q), matrix_view<float>(first[n].data(), N, M), {}, {},
+                {kernel_isa::reference});
   }
   std::vector<float> routed_first(N * M);
-  gemm_slices(ps.view_slices(4), as_tokens(q), matrix_view<float>(routed_first.data(), N, M), counts, {}, {kernel_isa::reference});
+  gemm_slices(ps.view_slices(4), as_tokens(q), matrix_view<float>(routed_first.data(), N, M), counts, {},
+              {kernel_isa::reference});
   std::mt19937_64 rng(test::seed() + 28);
   std::vector<std::tuple<std::size_t, kernel_isa, int>> order;
   for (std::size_t n = 0; n <= 4; ++n)  // n = 0: the routed call with per-token counts
@@ -122,8 +125,10 @@ TEST_CASE("gemm_slices: identical bits for every ISA, pool and interleaved slice
   std::shuffle(order.begin(), order.end(), rng);
   for (const auto& [n, isa, p] : order) {
     std::vector<float> y(N * M, -1.0f);
-    if (n == 0) gemm_slices(ps.view_slices(4), as_tokens(q), matrix_view<float>(y.data(), N, M), counts, {}, {isa, pools[p], 0});
-    else gemm_slices(ps.view_slices(n), as_tokens(q), matrix_view<float>(y.data(), N, M), {}, {}, {isa, pools[p], 0});
+    if (n == 0)
+      gemm_slices(ps.view_slices(4), as_tokens(q), matrix_view<float>(y.data(), N, M), counts, {}, {isa, pools[p], 0});
+    else
+      gemm_slices(ps.view_slices(n), as_tokens(q), matrix_view<float>(y.data(), N, M), {}, {}, {isa, pools[p], 0});
     INFO("n = " << n << ", isa = " << to_string(isa) << ", pool = " << p + 1);
     REQUIRE(same_bits(y, n == 0 ? routed_first : first[n]));
   }

@@ -75,8 +75,8 @@ TEST_CASE("tie vectors: RNE and RHU differ exactly on halves", "[double_rounding
   CHECK(dr::serve_code(10, 8, 6, rne) == 2);  // 2.5
   CHECK(dr::serve_code(10, 8, 6, rhu) == 3);
   // k = 7 (b = 1): codes {-1, 0}
-  CHECK(dr::serve_code(64, 8, 1, rne) == 0);  // 0.5
-  CHECK(dr::serve_code(64, 8, 1, rhu) == 0);  // 1 -> clamp 0
+  CHECK(dr::serve_code(64, 8, 1, rne) == 0);   // 0.5
+  CHECK(dr::serve_code(64, 8, 1, rhu) == 0);   // 1 -> clamp 0
   CHECK(dr::serve_code(-64, 8, 1, rne) == 0);  // -0.5
   CHECK(dr::serve_code(-64, 8, 1, rhu) == 0);
   CHECK(dr::serve_code(-65, 8, 1, rne) == -1);
@@ -100,8 +100,8 @@ TEST_CASE("saturation edges at every width", "[double_rounding][saturation]") {
       CHECK(dr::serve_code(-128, 8, b, r) == signed_min(b));
     }
   }
-  CHECK(dr::serve_code(120, 8, 4, rhu) == 7);   // 7.5 -> 8 -> 7
-  CHECK(dr::serve_code(119, 8, 4, rhu) == 7);   // 7.4375 -> 7, no clamp needed
+  CHECK(dr::serve_code(120, 8, 4, rhu) == 7);    // 7.5 -> 8 -> 7
+  CHECK(dr::serve_code(119, 8, 4, rhu) == 7);    // 7.4375 -> 7, no clamp needed
   CHECK(dr::serve_code(-120, 8, 4, rne) == -8);  // -7.5 -> -8 (even)
   CHECK(dr::serve_code(-120, 8, 4, rhu) == -7);  // -7.5 -> -7 (up)
 }
@@ -145,8 +145,8 @@ TEST_CASE("exhaustive for narrower masters, B = 2..7", "[double_rounding][exhaus
         for (std::size_t i = 0; i < master.codes.size(); ++i) {
           INFO("B = " << B << ", q = " << int(master.codes[i]) << ", b = " << b << ", rule = " << to_string(r));
           REQUIRE(double(served.codes[i]) == reference_code(master.codes[i], B, b, r));
-          if (r == rhu) REQUIRE(double_rounding<dynamic_bits>::serve_code_from_planes(master.codes[i], B, b) ==
-                                served.codes[i]);
+          if (r == rhu)
+            REQUIRE(double_rounding<dynamic_bits>::serve_code_from_planes(master.codes[i], B, b) == served.codes[i]);
         }
       }
     }
@@ -193,7 +193,10 @@ TEST_CASE("an all-zero group serves zeros at every width", "[double_rounding]") 
 TEST_CASE("SQNR of double rounding vs direct b-bit quantization", "[double_rounding][table]") {
   BITDIAL_LOG_SEED();
   const std::size_t rows = 256, cols = 4096;
-  struct sample { const char* name; std::vector<float> w; };
+  struct sample {
+    const char* name;
+    std::vector<float> w;
+  };
   const sample samples[] = {{"N(0,1)", test::normal(rows * cols, 1)},
                             {"Student-t(3)", test::heavy_tailed(rows * cols, 2)}};
   for (const auto& s : samples) {

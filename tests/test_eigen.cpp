@@ -94,7 +94,7 @@ TEST_CASE("eigen: gemv / gemm equal the raw-pointer front doors exactly", "[eige
   const eigen::row_matrix W = random_rows(70, 96, 3);
   const auto st = bit_plane_stack::pack(uniform_symmetric<>(8).quantize(const_matrix(W.data(), 70, 96)));
   const Eigen::MatrixXf Xc = random_rows(6, 96, 4).transpose();  // 96 x 6 (K x tokens), column-major
-  Eigen::MatrixXf holder = Eigen::MatrixXf::Zero(120, 6);         // its top 96 rows: outer stride 120
+  Eigen::MatrixXf holder = Eigen::MatrixXf::Zero(120, 6);        // its top 96 rows: outer stride 120
   holder.topRows(96) = Xc;
   for (int b : {2, 5, 8})
     for (auto rule : {serve_rule::truncate, serve_rule::round_half_up}) {
@@ -175,13 +175,15 @@ TEST_CASE("eigen: shape errors name the argument", "[eigen][errors]") {
   CHECK_THROWS_WITH(eigen::gemv(v, x, y), Catch::Contains("eigen::gemv: x.size() = 31"));
   x = Eigen::VectorXf::Ones(32);
   CHECK_THROWS_WITH(eigen::gemv(v, x, y7), Catch::Contains("eigen::gemv: y.size() = 7"));
-  CHECK_THROWS_WITH(eigen::bitserial_gemv(v, x, y7, bitserial_options{2}), Catch::Contains("bitserial_gemv: y.size() = 7"));
+  CHECK_THROWS_WITH(eigen::bitserial_gemv(v, x, y7, bitserial_options{2}),
+                    Catch::Contains("bitserial_gemv: y.size() = 7"));
   Eigen::MatrixXf X = Eigen::MatrixXf::Ones(30, 3), Y(8, 3), Y2(8, 2), X0(32, 0), Y0(8, 0);
   CHECK_THROWS_WITH(eigen::gemm(v, X, Y), Catch::Contains("eigen::gemm: X.rows() = 30"));
   X = Eigen::MatrixXf::Ones(32, 3);
   CHECK_THROWS_WITH(eigen::gemm(v, X, Y2), Catch::Contains("eigen::gemm: Y shape = 8x2"));
   CHECK_THROWS_WITH(eigen::gemm(v, X0, Y0), Catch::Contains("X.cols() = 0"));
-  CHECK_THROWS_WITH(eigen::bitserial_gemm(v, X, Y2, bitserial_options{2}), Catch::Contains("bitserial_gemm: Y shape = 8x2"));
+  CHECK_THROWS_WITH(eigen::bitserial_gemm(v, X, Y2, bitserial_options{2}),
+                    Catch::Contains("bitserial_gemm: Y shape = 8x2"));
   eigen::gemm(v, X, Y);  // the right shapes work
   CHECK(Y.allFinite());
 }

@@ -37,7 +37,8 @@ TEST_CASE("views are O(1) snapshots of one stack; switching is one store", "[ela
   CHECK_THROWS_WITH(w.set_bits(0), Catch::Contains("bits = 0"));
   CHECK(w.bits() == 3);  // a rejected switch changes nothing
   quantized_matrix<std::uint8_t> u{1, 4, 8, granularity::per_row(), {1, 2, 3, 4}, {1.0f}, {0}};
-  CHECK_THROWS_WITH(elastic_weight(bit_plane_stack::pack(u), serve_rule::round_half_even), Catch::Contains("signed master"));
+  CHECK_THROWS_WITH(elastic_weight(bit_plane_stack::pack(u), serve_rule::round_half_even),
+                    Catch::Contains("signed master"));
 }
 
 TEST_CASE("readers under width switches always see exactly one valid width", "[elastic][concurrency]") {

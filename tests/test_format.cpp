@@ -61,9 +61,11 @@ TEST_CASE("tile32x16 geometry: planes are MSB first and top-b bytes are b/B of t
   for (int s : seen) CHECK(s == 1);
 }
 
-TEMPLATE_TEST_CASE_SIG("pack/unpack round trip at every master width", "[format]", ((int B), B), 1, 2, 3, 4, 5, 6, 7, 8) {
+TEMPLATE_TEST_CASE_SIG("pack/unpack round trip at every master width", "[format]", ((int B), B), 1, 2, 3, 4, 5, 6, 7,
+                       8) {
   BITDIAL_LOG_SEED();
-  const std::pair<std::size_t, std::size_t> shapes[] = {{1, 1}, {1, 100}, {77, 1}, {33, 65}, {64, 64}, {5, 129}, {31, 17}};
+  const std::pair<std::size_t, std::size_t> shapes[] = {{1, 1},   {1, 100}, {77, 1}, {33, 65},
+                                                        {64, 64}, {5, 129}, {31, 17}};
   for (auto [rows, cols] : shapes) {
     INFO("shape " << rows << "x" << cols << ", B = " << B);
     const auto ms = random_master<std::int8_t>(rows, cols, B, granularity::per_row(), rows * 131 + cols);

@@ -238,7 +238,8 @@ TEST_CASE("gguf: forged headers are rejected with the problem named", "[gguf][er
   CHECK_THROWS_WITH(open_bytes(patched(4, {1, 0, 0, 0})), Contains("version = 1") && Contains("v1"));
   CHECK_THROWS_WITH(open_bytes(patched(4, {4, 0, 0, 0})), Contains("version = 4") && Contains("unsupported version"));
   CHECK_THROWS_WITH(open_bytes(patched(4, {0, 0, 0, 3})), Contains("unsupported version"));  // big-endian v3
-  CHECK_THROWS_WITH(open_bytes(patched(8, le64(1ull << 40))), Contains("tensor count = 1099511627776") && Contains("absurd"));
+  CHECK_THROWS_WITH(open_bytes(patched(8, le64(1ull << 40))),
+                    Contains("tensor count = 1099511627776") && Contains("absurd"));
   CHECK_THROWS_WITH(open_bytes(patched(16, le64(UINT64_MAX))), Contains("metadata kv count") && Contains("absurd"));
   CHECK_THROWS_WITH(open_bytes(patched(24, le64(1ull << 62))), Contains("metadata key") && Contains("truncated"));
   const std::size_t type_at = after_name(good, "k");
@@ -246,10 +247,14 @@ TEST_CASE("gguf: forged headers are rejected with the problem named", "[gguf][er
   const std::size_t dims_at = after_name(good, "t");
   CHECK_THROWS_WITH(open_bytes(patched(dims_at, {0, 0, 0, 0})), Contains("n_dims = 0"));
   CHECK_THROWS_WITH(open_bytes(patched(dims_at, {5, 0, 0, 0})), Contains("n_dims = 5"));
-  CHECK_THROWS_WITH(open_bytes(patched(dims_at + 4, le64(1ull << 63))), Contains("ne[0]") && Contains("absurd dimension"));
+  CHECK_THROWS_WITH(open_bytes(patched(dims_at + 4, le64(1ull << 63))),
+                    Contains("ne[0]") && Contains("absurd dimension"));
   {
     auto b = patched(dims_at + 4, le64(1ull << 40));
-    b = [&] { std::copy_n(le64(1ull << 40).begin(), 8, b.begin() + static_cast<std::ptrdiff_t>(dims_at + 12)); return b; }();
+    b = [&] {
+      std::copy_n(le64(1ull << 40).begin(), 8, b.begin() + static_cast<std::ptrdiff_t>(dims_at + 12));
+      return b;
+    }();
     CHECK_THROWS_WITH(open_bytes(b), Contains("overflow") && Contains("absurd shape"));
   }
   CHECK_THROWS_WITH(open_bytes(patched(dims_at + 4, le64(1ull << 61))), Contains("byte size overflows"));
@@ -267,9 +272,11 @@ TEST_CASE("gguf: malformed metadata, alignment, names and tensor types are rejec
     fill(w);
     return w.bytes();
   };
-  CHECK_THROWS_WITH(open_bytes(build([](gguf_writer& w) { w.kv("a", 1.0f).kv("a", 2.0f); })), Contains("'a': duplicate key"));
-  CHECK_THROWS_WITH(open_bytes(build([&](gguf_writer& w) { w.add("t", ggml_type::f32, one).add("t", ggml_type::f32, one); })),
-                    Contains("'t': duplicate tensor name"));
+  CHECK_THROWS_WITH(open_bytes(build([](gguf_writer& w) { w.kv("a", 1.0f).kv("a", 2.0f); })),
+                    Contains("'a': duplicate key"));
+  CHECK_THROWS_WITH(
+      open_bytes(build([&](gguf_writer& w) { w.add("t", ggml_type::f32, one).add("t", ggml_type::f32, one); })),
+      Contains("'t': duplicate tensor name"));
   CHECK_THROWS_WITH(open_bytes(build([](gguf_writer& w) { w.kv("general.alignment", std::uint32_t{48}); })),
                     Contains("general.alignment = 48") && Contains("power of two"));
   CHECK_THROWS_WITH(open_bytes(build([](gguf_writer& w) { w.kv("general.alignment", std::uint32_t{0}); })),
@@ -285,10 +292,12 @@ TEST_CASE("gguf: malformed metadata, alignment, names and tensor types are rejec
   };
   CHECK_THROWS_WITH(open_bytes(build([&](gguf_writer& w) { w.kv_raw("arr", gguf_type::array, array_of(13, 0)); })),
                     Contains("array element type = 13"));
-  CHECK_THROWS_WITH(open_bytes(build([&](gguf_writer& w) { w.kv_raw("arr", gguf_type::array, array_of(12, 1ull << 60)); })),
-                    Contains("array count = 1152921504606846976") && Contains("absurd"));
-  CHECK_THROWS_WITH(open_bytes(build([&](gguf_writer& w) { w.kv_raw("arr", gguf_type::array, array_of(8, 1ull << 40)); })),
-                    Contains("array count") && Contains("absurd"));
+  CHECK_THROWS_WITH(
+      open_bytes(build([&](gguf_writer& w) { w.kv_raw("arr", gguf_type::array, array_of(12, 1ull << 60)); })),
+      Contains("array count = 1152921504606846976") && Contains("absurd"));
+  CHECK_THROWS_WITH(
+      open_bytes(build([&](gguf_writer& w) { w.kv_raw("arr", gguf_type::array, array_of(8, 1ull << 40)); })),
+      Contains("array count") && Contains("absurd"));
   {
     std::vector<std::uint8_t> deep;
     for (int i = 0; i < 17; ++i) {
@@ -309,9 +318,10 @@ TEST_CASE("gguf: malformed metadata, alignment, names and tensor types are rejec
                       Contains("metadata key length = 70000") && Contains("absurd"));
   }
   // Q8_0 row length must be a whole number of blocks.
-  CHECK_THROWS_WITH(
-      open_bytes(build([](gguf_writer& w) { w.add_raw("q", {33, 1}, 8, std::vector<std::uint8_t>(68, 0)); })),
-      Contains("ne[0] = 33") && Contains("multiple of the Q8_0 block"));
+  CHECK_THROWS_WITH(open_bytes(build([](gguf_writer& w) {
+                      w.add_raw("q", {33, 1}, 8, std::vector<std::uint8_t>(68, 0));
+                    })),
+                    Contains("ne[0] = 33") && Contains("multiple of the Q8_0 block"));
   // Unknown types are listed but not loaded; a 1-D or 3-D tensor is not a matrix.
   const auto f = open_bytes(build([&](gguf_writer& w) {
     w.add_raw("q4", {32, 2}, 2, std::vector<std::uint8_t>(36, 0))
@@ -339,7 +349,8 @@ TEST_CASE("gguf Q8_0 import refuses scales a master cannot hold", "[gguf][q8_0][
     CHECK_THROWS_WITH(f.import_q8_0("q"), Contains("block 1 (row 0)") && Contains("finite and >= 0"));
     CHECK(f.load_matrix("q")(0, 0) == 3.0f);  // plain dequantization still reads it
   }
-  const auto z = open_bytes(gguf_writer().add_q8_0("q", 1, 32, {0x8000}, std::vector<std::int8_t>(32, 3)).bytes()).import_q8_0("q");  // -0 is kept
+  const auto z = open_bytes(gguf_writer().add_q8_0("q", 1, 32, {0x8000}, std::vector<std::int8_t>(32, 3)).bytes())
+                     .import_q8_0("q");  // -0 is kept
   CHECK(z.dequantize(0, 5) == 0.0f);
 }
 

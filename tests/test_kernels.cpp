@@ -29,7 +29,8 @@ problem make_problem(std::size_t rows, std::size_t cols, std::size_t tokens, int
     m.rows = rows, m.cols = cols, m.bits = master_bits, m.gran = g;
     std::uniform_int_distribution<int> d(signed_min(master_bits), signed_max(master_bits));
     for (std::size_t i = 0; i < rows * cols; ++i)
-      m.codes.push_back(static_cast<std::int8_t>(extreme ? (i % 2 ? signed_min(master_bits) : signed_max(master_bits)) : d(rng)));
+      m.codes.push_back(
+          static_cast<std::int8_t>(extreme ? (i % 2 ? signed_min(master_bits) : signed_max(master_bits)) : d(rng)));
     for (std::size_t i = 0; i < g.count(rows, cols); ++i) m.scales.push_back(sd(rng));
     pr.stack = bit_plane_stack::pack(m);
   } else {
@@ -55,10 +56,11 @@ void check_all_isas(const plane_view& v, const problem& pr, const char* what) {
   for (kernel_isa isa : available_isas()) {
     for (std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
       std::fill(got.begin(), got.end(), -1.0f);
-      INFO(what << ": isa = " << to_string(isa) << ", threads = " << threads << ", b = " << v.bits
-                << ", rule = " << to_string(v.rule) << ", shape = " << v.rows() << "x" << v.cols() << ", tokens = " << pr.tokens);
+      INFO(what << ": isa = " << to_string(isa) << ", threads = " << threads << ", b = " << v.bits << ", rule = "
+                << to_string(v.rule) << ", shape = " << v.rows() << "x" << v.cols() << ", tokens = " << pr.tokens);
       try {
-        gemm(v, pr.batch(), matrix_view<float>(got.data(), pr.tokens, v.rows()), {}, run_options{isa, nullptr, threads});
+        gemm(v, pr.batch(), matrix_view<float>(got.data(), pr.tokens, v.rows()), {},
+             run_options{isa, nullptr, threads});
       } catch (const error& e) {
         // An ISA may decline a view (e.g. odd group sizes); the front door says so by name.
         CHECK_THAT(e.what(), Catch::Contains("isa = "));
@@ -74,8 +76,8 @@ void check_all_isas(const plane_view& v, const problem& pr, const char* what) {
 TEST_CASE("plane kernels equal the reference on awkward shapes, every width and rule", "[kernels]") {
   BITDIAL_LOG_SEED();
   const std::tuple<std::size_t, std::size_t, std::size_t> shapes[] = {
-      {1, 1, 1}, {2, 3, 1}, {5, 7, 2}, {10, 10, 3}, {15, 17, 1}, {17, 15, 2}, {63, 65, 1},
-      {65, 63, 3}, {7, 6, 5}, {19, 3, 11}, {30, 21, 43}, {33, 64, 2}};
+      {1, 1, 1},   {2, 3, 1},   {5, 7, 2}, {10, 10, 3}, {15, 17, 1},  {17, 15, 2},
+      {63, 65, 1}, {65, 63, 3}, {7, 6, 5}, {19, 3, 11}, {30, 21, 43}, {33, 64, 2}};
   std::uint64_t salt = 0;
   for (auto [rows, cols, tokens] : shapes)
     for (int b = 1; b <= 8; ++b)
@@ -168,5 +170,6 @@ TEST_CASE("float front door quantizes per token with the BitNet rule, then match
   bad[17] = INFINITY;
   CHECK_THROWS_WITH(gemv(view(pr.stack, 4), bad, y), Catch::Contains("activations(0, 17) = inf"));
   std::vector<float> y2(69);
-  CHECK_THROWS_WITH(gemv(view(pr.stack, 4), std::span<const float>(x.data(), 200), y2), Catch::Contains("y.size() = 69"));
+  CHECK_THROWS_WITH(gemv(view(pr.stack, 4), std::span<const float>(x.data(), 200), y2),
+                    Catch::Contains("y.size() = 69"));
 }

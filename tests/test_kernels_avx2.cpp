@@ -63,11 +63,12 @@ TEST_CASE("avx2: registered when the CPU has it", "[avx2]") {
   CHECK(std::string(to_string(kernel_isa::avx2)) == "avx2");
   if (!x86::plane_avx2_available()) {
     WARN("AVX2 kernel not available on this CPU/build: its tests only check that it is declined");
-    const auto pr = make(4, 16, 1, granularity::per_row(), [](auto, auto) { return 1; }, [](auto, auto) { return 1; });
+    const auto pr = make(
+        4, 16, 1, granularity::per_row(), [](auto, auto) { return 1; }, [](auto, auto) { return 1; });
     std::vector<float> y(4);
-    CHECK_THROWS_WITH(gemm(view(pr.stack, 4), pr.batch(), matrix_view<float>(y.data(), 1, 4), {},
-                           run_options{kernel_isa::avx2}),
-                      Catch::Contains("isa = avx2"));
+    CHECK_THROWS_WITH(
+        gemm(view(pr.stack, 4), pr.batch(), matrix_view<float>(y.data(), 1, 4), {}, run_options{kernel_isa::avx2}),
+        Catch::Contains("isa = avx2"));
   }
 }
 
@@ -77,8 +78,9 @@ TEST_CASE("avx2: int16 window sums at both ends of their range", "[avx2]") {
   // (a window of 32 chunks reaches exactly −32768) and 508 for x = 127 (32512). K = 1040 is two
   // full windows and a partial one; 33 rows leave a partial row block.
   for (int xv : {-128, 127}) {
-    const auto pr = make(33, 1040, 2, granularity::per_row(), [](auto, auto) { return -1; },
-                         [xv](std::size_t n, std::size_t) { return n == 0 ? xv : -xv - (xv < 0); });
+    const auto pr = make(
+        33, 1040, 2, granularity::per_row(), [](auto, auto) { return -1; },
+        [xv](std::size_t n, std::size_t) { return n == 0 ? xv : -xv - (xv < 0); });
     for (int b = 1; b <= 8; ++b)
       for (serve_rule rule : all_rules) {
         const auto v = view(pr.stack, b, rule, reconstruction::floor);
@@ -93,8 +95,9 @@ TEST_CASE("avx2: int16 window sums at both ends of their range", "[avx2]") {
 TEST_CASE("avx2: deep K with codes -128 and 127 against activations -128", "[avx2]") {
   if (!x86::plane_avx2_available()) return;
   // Row 0 all −128, row 1 all 127, x all −128, K = 32767 (one int32 segment of 2048 chunks).
-  const auto pr = make(2, 32767, 1, granularity::per_row(), [](std::size_t r, auto) { return r == 0 ? -128 : 127; },
-                       [](auto, auto) { return -128; });
+  const auto pr = make(
+      2, 32767, 1, granularity::per_row(), [](std::size_t r, auto) { return r == 0 ? -128 : 127; },
+      [](auto, auto) { return -128; });
   for (int b = 1; b <= 8; ++b)
     for (serve_rule rule : all_rules) {
       const auto v = view(pr.stack, b, rule, reconstruction::floor);
@@ -112,9 +115,10 @@ TEST_CASE("avx2: deep K with codes -128 and 127 against activations -128", "[avx
 TEST_CASE("avx2: int32 segments flush across 4096 chunks", "[avx2]") {
   if (!x86::plane_avx2_available()) return;
   const std::size_t K = 4099 * 16 + 5;  // 4100 chunks, the last one partial
-  const auto pr = make(3, K, 1, granularity::per_row(),
-                       [](std::size_t r, std::size_t c) { return r == 2 ? static_cast<int>(c % 256) - 128 : (r ? 127 : -128); },
-                       [](auto, std::size_t c) { return c % 3 == 0 ? 127 : -128; });
+  const auto pr = make(
+      3, K, 1, granularity::per_row(),
+      [](std::size_t r, std::size_t c) { return r == 2 ? static_cast<int>(c % 256) - 128 : (r ? 127 : -128); },
+      [](auto, std::size_t c) { return c % 3 == 0 ? 127 : -128; });
   for (int b : {1, 4, 8})
     for (serve_rule rule : {serve_rule::truncate, serve_rule::round_half_even}) {
       const auto v = view(pr.stack, b, rule);
@@ -132,8 +136,9 @@ TEST_CASE("avx2: scale groups of one chunk and of odd chunk counts; other sizes 
   for (auto& c : codes) c = d(rng);
   for (auto& c : xs) c = d(rng);
   for (std::size_t g : {std::size_t{16}, std::size_t{48}, std::size_t{240}}) {
-    const auto pr = make(70, 240, 3, granularity::per_group(g), [&](std::size_t r, std::size_t c) { return codes[r * 240 + c]; },
-                         [&](std::size_t n, std::size_t c) { return xs[n * 240 + c]; });
+    const auto pr = make(
+        70, 240, 3, granularity::per_group(g), [&](std::size_t r, std::size_t c) { return codes[r * 240 + c]; },
+        [&](std::size_t n, std::size_t c) { return xs[n * 240 + c]; });
     for (int b = 1; b <= 8; ++b)
       for (serve_rule rule : all_rules) {
         const auto v = view(pr.stack, b, rule);
@@ -141,12 +146,13 @@ TEST_CASE("avx2: scale groups of one chunk and of odd chunk counts; other sizes 
         REQUIRE(run(v, pr, kernel_isa::avx2) == reference_of(v, pr));
       }
   }
-  const auto g8 = make(4, 32, 1, granularity::per_group(8), [](auto, auto) { return 3; }, [](auto, auto) { return 5; });
+  const auto g8 = make(
+      4, 32, 1, granularity::per_group(8), [](auto, auto) { return 3; }, [](auto, auto) { return 5; });
   CHECK_FALSE(x86::plane_avx2_supports(view(g8.stack, 4)));
   std::vector<float> y(4);
-  CHECK_THROWS_WITH(gemm(view(g8.stack, 4), g8.batch(), matrix_view<float>(y.data(), 1, 4), {},
-                         run_options{kernel_isa::avx2}),
-                    Catch::Contains("isa = avx2"));
+  CHECK_THROWS_WITH(
+      gemm(view(g8.stack, 4), g8.batch(), matrix_view<float>(y.data(), 1, 4), {}, run_options{kernel_isa::avx2}),
+      Catch::Contains("isa = avx2"));
   CHECK_THROWS_WITH(x86::prepare_plane_gemm_avx2(view(g8.stack, 4), g8.batch()), Catch::Contains("group = 8"));
   // The front door still serves it (portable).
   gemm(view(g8.stack, 4), g8.batch(), matrix_view<float>(y.data(), 1, 4));
@@ -161,8 +167,9 @@ TEST_CASE("avx2: one prepared call run on disjoint row ranges, shards, bias", "[
   std::vector<int> codes(100 * 80), xs(5 * 80);
   for (auto& c : codes) c = d(rng);
   for (auto& c : xs) c = d(rng);
-  const auto pr = make(100, 80, 5, granularity::per_row(), [&](std::size_t r, std::size_t c) { return codes[r * 80 + c]; },
-                       [&](std::size_t n, std::size_t c) { return xs[n * 80 + c]; });
+  const auto pr = make(
+      100, 80, 5, granularity::per_row(), [&](std::size_t r, std::size_t c) { return codes[r * 80 + c]; },
+      [&](std::size_t n, std::size_t c) { return xs[n * 80 + c]; });
   const auto v = shard(view(pr.stack, 3, serve_rule::round_half_even), 7, 95);  // starts mid-block
   std::vector<float> bias(100);
   for (std::size_t r = 0; r < 100; ++r) bias[r] = 0.25f * static_cast<float>(r % 7) - 1.0f;

@@ -67,7 +67,8 @@ TEST_CASE("deep K = 196 656: worst-case magnitudes on every ISA, width and rule"
   std::mt19937_64 rng(test::seed() + 41);
   std::uniform_int_distribution<int> any(-128, 127);
   for (int pattern = 0; pattern < 4; ++pattern) {
-    quantized_matrix<std::int8_t> m{M, K, 8, granularity::per_row(), std::vector<std::int8_t>(M * K), std::vector<float>(M, 1.0f), {}};
+    quantized_matrix<std::int8_t> m{
+        M, K, 8, granularity::per_row(), std::vector<std::int8_t>(M * K), std::vector<float>(M, 1.0f), {}};
     for (std::size_t i = 0; i < M * K; ++i) {
       const int q = pattern == 0 ? -128 : pattern == 1 ? 127 : pattern == 2 ? (i % 2 ? -128 : 127) : any(rng);
       m.codes[i] = static_cast<std::int8_t>(q);
@@ -75,7 +76,8 @@ TEST_CASE("deep K = 196 656: worst-case magnitudes on every ISA, width and rule"
     const bit_plane_stack s = bit_plane_stack::pack(m);
     for (std::size_t tokens : {std::size_t{1}, std::size_t{2}}) {
       std::vector<std::int8_t> x(tokens * K);
-      for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<std::int8_t>(pattern == 3 && i % 3 ? any(rng) : -128);
+      for (std::size_t i = 0; i < x.size(); ++i)
+        x[i] = static_cast<std::int8_t>(pattern == 3 && i % 3 ? any(rng) : -128);
       const std::vector<float> xs(tokens, 1.0f);
       const token_batch t{x.data(), xs.data(), tokens, K, K};
       for (int b : {1, 2, 4, 7, 8})
@@ -107,8 +109,8 @@ TEST_CASE("deep K with per-group scales: groups of 3 856 and of one chunk", "[ke
   const std::size_t M = 33, K = deep_k;  // 196 656 = 16 · 3 · 17 · 241
   for (std::size_t group : {std::size_t{16 * 241}, std::size_t{16}}) {
     const granularity g = granularity::per_group(group);
-    quantized_matrix<std::int8_t> m{M, K, 8, g, std::vector<std::int8_t>(M * K, std::int8_t{-128}),
-                                    std::vector<float>(g.count(M, K), 1.0f), {}};
+    quantized_matrix<std::int8_t> m{
+        M, K, 8, g, std::vector<std::int8_t>(M * K, std::int8_t{-128}), std::vector<float>(g.count(M, K), 1.0f), {}};
     const bit_plane_stack s = bit_plane_stack::pack(m);
     std::vector<std::int8_t> x(K, -128);
     const float one = 1.0f;

@@ -154,7 +154,9 @@ void check_shape(std::size_t M, std::size_t K, std::initializer_list<granularity
                 INFO("M = " << M << ", K = " << K << ", N = " << N << ", b = " << b << ", rule = " << to_string(rule)
                             << ", signed = " << is_signed << ", gran kind = " << int(g.k) << ", group = " << g.group
                             << ", method = " << x86::to_string(m) << ", first mismatch at " << bad);
-                if (bad >= 0) INFO("got " << got[static_cast<std::size_t>(bad)] << ", want " << want[static_cast<std::size_t>(bad)]);
+                if (bad >= 0)
+                  INFO("got " << got[static_cast<std::size_t>(bad)] << ", want "
+                              << want[static_cast<std::size_t>(bad)]);
                 REQUIRE(bad == -1);
               }
             }
@@ -263,10 +265,10 @@ TEST_CASE("powers of two +-1 and odd mixes", "[x86]") {
 
 TEST_CASE("per-group scales (groups of 16, 32, 48, 96)", "[x86]") {
   if (!have_avx512()) return;
-  check_shape(37, 96,
-              {granularity::per_group(16), granularity::per_group(32), granularity::per_group(48),
-               granularity::per_group(96)},
-              false, 3796);
+  check_shape(
+      37, 96,
+      {granularity::per_group(16), granularity::per_group(32), granularity::per_group(48), granularity::per_group(96)},
+      false, 3796);
 }
 
 TEST_CASE("deep K: 1 x 32767 x 1 and a flush past 65536 K, extremes everywhere", "[x86]") {
@@ -276,8 +278,9 @@ TEST_CASE("deep K: 1 x 32767 x 1 and a flush past 65536 K, extremes everywhere",
   // Worst-case magnitudes: every code -128 (and 127), every activation -128.
   for (int q : {-128, 127}) {
     const std::size_t K = 70000;
-    quantized_matrix<std::int8_t> m{2, K, 8, granularity::per_row(), std::vector<std::int8_t>(2 * K, static_cast<std::int8_t>(q)),
-                                    {1.0f, 0.5f}, {}};
+    quantized_matrix<std::int8_t> m{
+        2, K, 8, granularity::per_row(), std::vector<std::int8_t>(2 * K, static_cast<std::int8_t>(q)), {1.0f, 0.5f},
+        {}};
     const auto s = bit_plane_stack::pack(m);
     std::vector<std::int8_t> x(K, -128);
     const float one = 1.0f;
@@ -318,17 +321,21 @@ TEST_CASE("shards and row ranges write exactly their rows", "[x86]") {
         const auto v = shard(view(s, b, rule), sb, se);
         const auto want = reference_out(v, x.batch, nullptr);
         for (auto meth : all_methods)
-          for (auto [r0, r1] : {std::pair<std::size_t, std::size_t>{0, v.rows()}, {0, 1}, {v.rows() / 3, v.rows()},
+          for (auto [r0, r1] : {std::pair<std::size_t, std::size_t>{0, v.rows()},
+                                {0, 1},
+                                {v.rows() / 3, v.rows()},
                                 {v.rows() / 4, v.rows() / 2 + 1}}) {
             if (r0 >= r1) continue;
             std::vector<float> y(3 * v.rows(), sentinel);
             x86::plane_gemm_avx512(v, x.batch, matrix_view<float>(y.data(), 3, v.rows()), nullptr, r0, r1, meth);
             for (std::size_t n = 0; n < 3; ++n)
               for (std::size_t r = 0; r < v.rows(); ++r) {
-                INFO("shard [" << sb << ", " << se << "), rows [" << r0 << ", " << r1 << "), b = " << b << ", rule = "
-                               << to_string(rule) << ", n = " << n << ", r = " << r);
-                if (r >= r0 && r < r1) REQUIRE(y[n * v.rows() + r] == want[n * v.rows() + r]);
-                else REQUIRE(y[n * v.rows() + r] == sentinel);
+                INFO("shard [" << sb << ", " << se << "), rows [" << r0 << ", " << r1 << "), b = " << b
+                               << ", rule = " << to_string(rule) << ", n = " << n << ", r = " << r);
+                if (r >= r0 && r < r1)
+                  REQUIRE(y[n * v.rows() + r] == want[n * v.rows() + r]);
+                else
+                  REQUIRE(y[n * v.rows() + r] == sentinel);
               }
           }
         // Prepared once, run over every block split by a fake parallel-for.

@@ -188,9 +188,9 @@ TEST_CASE("E2M3 and E3M2: all 64 codes round-trip; hand-checked values", "[minif
   CHECK(e3m2.decode(e3m2.encode(26.0f)) == 24.0f);
   CHECK(e3m2.decode(e3m2.encode(22.0f)) == 24.0f);
   CHECK(e3m2.decode(e3m2.encode(30.0f)) == 28.0f);
-  CHECK(e2m3.decode(e2m3.encode(0.0625f)) == 0.0f);     // tie 0 / 0.125
-  CHECK(e2m3.decode(e2m3.encode(0.1875f)) == 0.25f);    // tie 0.125 / 0.25 -> even code 2
-  CHECK(e2m3.decode(e2m3.encode(7.75f)) == 7.5f);       // saturate
+  CHECK(e2m3.decode(e2m3.encode(0.0625f)) == 0.0f);   // tie 0 / 0.125
+  CHECK(e2m3.decode(e2m3.encode(0.1875f)) == 0.25f);  // tie 0.125 / 0.25 -> even code 2
+  CHECK(e2m3.decode(e2m3.encode(7.75f)) == 7.5f);     // saturate
 }
 
 TEST_CASE("E4M3 (fn): all 256 codes, NaN only at S.1111.111, ml_dtypes values", "[minifloat][exhaustive]") {
@@ -313,7 +313,8 @@ TEST_CASE("NaN input: the format's NaN, or an error when it has none", "[miniflo
   CHECK_THROWS_AS(e3m2.encode(kNaN), error);
 }
 
-TEST_CASE("encode equals a brute-force nearest search with ties to even (random and exact ties)", "[minifloat][property]") {
+TEST_CASE("encode equals a brute-force nearest search with ties to even (random and exact ties)",
+          "[minifloat][property]") {
   check_against_brute_force(e2m1, 1);
   check_against_brute_force(e2m3, 2);
   check_against_brute_force(e3m2, 3);
@@ -347,17 +348,17 @@ TEST_CASE("user-defined formats: subnormals off, M = 0, IEEE-style E4M3", "[mini
   const auto f = make_minifloat_format(2, 1, 3, false);
   CHECK(f.min_positive() == 0.25);
   CHECK(f.max_finite() == 1.5);
-  CHECK(f.decode(0x1) == 0.0f);            // non-canonical zero (flushed)
-  CHECK(f.encode(f.decode(0x1)) == 0x0);   // documented round-trip exception
-  CHECK(f.encode(0.125f) == 0x0);          // tie 0 / 0.25 -> 0
+  CHECK(f.decode(0x1) == 0.0f);           // non-canonical zero (flushed)
+  CHECK(f.encode(f.decode(0x1)) == 0x0);  // documented round-trip exception
+  CHECK(f.encode(0.125f) == 0x0);         // tie 0 / 0.25 -> 0
   CHECK(f.encode(0.125f, rounding::half_away) == 0x2);
   CHECK(f.encode(0.13f) == 0x2);
   // M = 0, subnormals on: E3M0 bias 3 is {0, 2^-2, ..., 2^4}; ties go to the even code.
   const auto g = make_minifloat_format(3, 0, 3);
   CHECK(g.max_finite() == 16.0);
-  CHECK(g.decode(g.encode(1.5f)) == 2.0f);   // 1 (code 3) vs 2 (code 4)
-  CHECK(g.decode(g.encode(3.0f)) == 2.0f);   // 2 (code 4) vs 4 (code 5)
-  CHECK(g.decode(g.encode(0.125f)) == 0.0f); // 0 (code 0) vs 0.25 (code 1)
+  CHECK(g.decode(g.encode(1.5f)) == 2.0f);    // 1 (code 3) vs 2 (code 4)
+  CHECK(g.decode(g.encode(3.0f)) == 2.0f);    // 2 (code 4) vs 4 (code 5)
+  CHECK(g.decode(g.encode(0.125f)) == 0.0f);  // 0 (code 0) vs 0.25 (code 1)
   // IEEE-style E4M3 (Inf + NaN in the top binade): max 240.
   const auto h = make_minifloat_format(4, 3, 7, true, minifloat_specials::inf_nan);
   CHECK(h.max_finite() == 240.0);
@@ -377,7 +378,8 @@ TEST_CASE("invalid user formats are rejected by name", "[minifloat][errors]") {
   CHECK_THROWS_WITH(make_minifloat_format(2, 8, 1), Catch::Contains("mantissa_bits"));
   CHECK_THROWS_WITH(make_minifloat_format(2, -1, 1), Catch::Contains("mantissa_bits"));
   CHECK_THROWS_WITH(make_minifloat_format(1, 2, 0, true, minifloat_specials::inf_nan), Catch::Contains("inf_nan"));
-  CHECK_THROWS_WITH(make_minifloat_format(5, 2, 200), Catch::Contains("bias = 200") || Catch::Contains("bias too large"));
+  CHECK_THROWS_WITH(make_minifloat_format(5, 2, 200),
+                    Catch::Contains("bias = 200") || Catch::Contains("bias too large"));
   CHECK_THROWS_WITH(make_minifloat_format(7, 0, -10), Catch::Contains("bias too small"));
   CHECK_THROWS_WITH(make_minifloat_format(1, 0, 0, true, minifloat_specials::nan_only),
                     Catch::Contains("no positive finite value"));
@@ -408,7 +410,8 @@ TEST_CASE("LLM-FP4: hand-computed rows with given scales", "[minifloat][llmfp4]"
   CHECK(m2.dequantize() == std::vector<float>{0.25f, 0.75f, 3.0f, -2.0f, 0.0f, 1.0f, 8.0f, -2.0f});
 }
 
-TEST_CASE("LLM-FP4: absmax maps the largest magnitude to ±max; real bias follows the paper's eq. 4", "[minifloat][llmfp4]") {
+TEST_CASE("LLM-FP4: absmax maps the largest magnitude to ±max; real bias follows the paper's eq. 4",
+          "[minifloat][llmfp4]") {
   const std::vector<float> w = {0.1f, -3.0f, 1.2f, 0.5f};
   minifloat_quantizer::options o;
   o.rule = minifloat_quantizer::scale_rule::absmax;
@@ -466,7 +469,8 @@ TEST_CASE("LLM-FP4: per-group granularity, all-zero group, errors", "[minifloat]
   for (std::size_t c = 0; c < 8; ++c) CHECK(m.dequantize(0, c) == 0.0f);
   CHECK(m.scales[1] != 1.0f);
 
-  CHECK_THROWS_WITH(q.quantize(const_matrix(w.data(), 1, 12)), Catch::Contains("group = 8") && Catch::Contains("K = 12"));
+  CHECK_THROWS_WITH(q.quantize(const_matrix(w.data(), 1, 12)),
+                    Catch::Contains("group = 8") && Catch::Contains("K = 12"));
   CHECK_THROWS_WITH(q.quantize(const_matrix(w.data(), 0, 16)), Catch::Contains("must not be empty"));
   w[3] = std::numeric_limits<float>::quiet_NaN();
   CHECK_THROWS_WITH(q.quantize(const_matrix(w.data(), 1, 16)), Catch::Contains("weights(0, 3) = nan"));

@@ -81,7 +81,8 @@ mx_matrix mx_of(std::size_t rows, std::size_t cols, std::uint64_t salt) {
 }
 nvfp4_matrix nv_of(std::size_t rows, std::size_t cols, std::uint64_t salt, bool tensor_scale = true) {
   const auto w = weights(rows, cols, salt);
-  return nvfp4_quantizer(nvfp4_options{tensor_scale, nvfp4_scale_floor::min_normal}).quantize(const_matrix(w.data(), rows, cols));
+  return nvfp4_quantizer(nvfp4_options{tensor_scale, nvfp4_scale_floor::min_normal})
+      .quantize(const_matrix(w.data(), rows, cols));
 }
 bitmod_matrix bm_of(std::size_t rows, std::size_t cols, std::size_t group, std::uint64_t salt,
                     std::vector<float> menu = {5.0f, -5.0f, 8.0f, -8.0f}) {
@@ -146,8 +147,8 @@ TEST_CASE("fp4 kernels: hand-computed MXFP4, NVFP4 and BitMoD rows", "[minifloat
   bm.rows = 1, bm.cols = 16, bm.group = 16, bm.menu = {5.0f, -5.0f, 8.0f, -8.0f};
   bm.codes = packed_codes(4, 16);
   bm.codes.set(0, bitmod_matrix::extra_code);  // extra value
-  bm.codes.set(1, 0x7);                       // 6
-  bm.codes.set(2, 0xF);                       // −6
+  bm.codes.set(1, 0x7);                        // 6
+  bm.codes.set(2, 0xF);                        // −6
   bm.scales = {0.25f};
   bm.extra_index = {3};  // −8
   xs = make_acts(1, 16, 0, 0);
@@ -189,13 +190,14 @@ TEST_CASE("fp4 layout: codes, levels and scales read back", "[minifloat_kernels]
   const fp4_matrix wb = fp4_matrix::pack(bm);
   CHECK(wb.level_multiplier() == 4);  // 5.5·2 = 11 but −2.25·2 is not an integer; ·4 both are
   for (std::size_t r = 0; r < 5; ++r)
-    for (std::size_t c = 0; c < 64; ++c) REQUIRE(wb.level(r, c) == 4.0f * bm.level(bm.group_index(r, c), bm.code(r, c)));
+    for (std::size_t c = 0; c < 64; ++c)
+      REQUIRE(wb.level(r, c) == 4.0f * bm.level(bm.group_index(r, c), bm.code(r, c)));
 }
 
 TEST_CASE("fp4 kernels equal the reference on awkward shapes, N in {1, 3, 17}", "[minifloat_kernels]") {
   BITDIAL_LOG_SEED();
   const std::tuple<std::size_t, std::size_t, std::size_t> shapes[] = {
-      {1, 1, 1}, {2, 2, 3}, {3, 3, 1}, {4, 1, 17}, {5, 2, 1}, {6, 3, 3}, {7, 1, 1}, {8, 2, 17}, {9, 1, 3},
+      {1, 1, 1},  {2, 2, 3}, {3, 3, 1},   {4, 1, 17},  {5, 2, 1},   {6, 3, 3},  {7, 1, 1},  {8, 2, 17}, {9, 1, 3},
       {10, 3, 1}, {7, 6, 5}, {19, 3, 11}, {30, 2, 43}, {15, 1, 17}, {17, 4, 3}, {63, 2, 1}, {65, 3, 3}, {129, 1, 1}};
   std::uint64_t salt = 10;
   for (auto [rows, blocks32, tokens] : shapes) {
@@ -305,7 +307,8 @@ TEST_CASE("fp4 kernels: row ranges, bias, float front door", "[minifloat_kernels
   for (kernel_isa isa : fp4_isas()) {
     INFO("isa = " << to_string(isa));
     std::vector<float> got(3 * 70, -7.0f);
-    gemm(w, a.batch(), matrix_view<float>(got.data(), 3, 70), gemm_params{bias.data(), 3, 50}, run_options{isa, nullptr, 2});
+    gemm(w, a.batch(), matrix_view<float>(got.data(), 3, 70), gemm_params{bias.data(), 3, 50},
+         run_options{isa, nullptr, 2});
     REQUIRE(got == want);
   }
   const auto x = test::normal(64, 92);
@@ -353,8 +356,9 @@ TEST_CASE("fp4 kernels: argument errors name the argument", "[minifloat_kernels]
                     Catch::Contains("isa = avx2"));
   if (fp4_isa_available(kernel_isa::avx512)) {
     const fp4_matrix big_menu = fp4_matrix::pack(bm_of(4, 32, 16, 8, {5.0f, -5.0f, 8.0f, -8.0f, 10.0f}));
-    CHECK_THROWS_WITH(gemm(big_menu, a.batch(), matrix_view<float>(y.data(), 1, 4), {}, run_options{kernel_isa::avx512}),
-                      Catch::Contains("isa = avx512"));
+    CHECK_THROWS_WITH(
+        gemm(big_menu, a.batch(), matrix_view<float>(y.data(), 1, 4), {}, run_options{kernel_isa::avx512}),
+        Catch::Contains("isa = avx512"));
   }
 }
 

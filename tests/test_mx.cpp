@@ -129,14 +129,14 @@ TEST_CASE("MX hand-computed blocks for every element type", "[mx]") {
     const auto m = mx_quantizer(mxfp6_e2m3).quantize(const_matrix(w.data(), 1, 32));
     CHECK(m.scale_code(0, 0) == 128);
     const auto d = m.dequantize();
-    CHECK(d[0] == 15.0f);    // 7.5
-    CHECK(d[1] == 10.0f);    // 5
-    CHECK(d[2] == 0.25f);    // 0.15 -> 0.125
-    CHECK(d[3] == 0.0f);     // 0.0625: tie 0 / 0.125 -> 0
+    CHECK(d[0] == 15.0f);  // 7.5
+    CHECK(d[1] == 10.0f);  // 5
+    CHECK(d[2] == 0.25f);  // 0.15 -> 0.125
+    CHECK(d[3] == 0.0f);   // 0.0625: tie 0 / 0.125 -> 0
     CHECK(d[4] == 0.0f);
     CHECK(std::signbit(d[4]));  // -0
     CHECK(m.code(0, 4) == 0x20);
-    CHECK(d[5] == -9.0f);    // -4.5
+    CHECK(d[5] == -9.0f);  // -4.5
   }
   SECTION("MXFP6 E3M2: amax 110 -> X = 4") {
     const auto w = block_of(32, {110.0f, 100.0f, 104.0f, -1.0f});
@@ -211,7 +211,8 @@ TEST_CASE("MX scale: all-zero block, E8M0 clamp at 2^-127, largest floats", "[mx
   CHECK(mx_quantizer::scale_exponent(std::ldexp(1.0f, -149), mxint8) == -127);
 }
 
-TEST_CASE("MX random blocks: codes are the brute-force nearest of V / X, scale from floor(log2 amax)", "[mx][property]") {
+TEST_CASE("MX random blocks: codes are the brute-force nearest of V / X, scale from floor(log2 amax)",
+          "[mx][property]") {
   BITDIAL_LOG_SEED();
   std::mt19937_64 rng(test::seed() + 21);
   std::uniform_int_distribution<int> octave(-20, 20);
@@ -280,9 +281,9 @@ TEST_CASE("NVFP4 hand-computed blocks without tensor scale", "[nvfp4]") {
   CHECK(m.code(0, 3) == 0x2);  // 0.75: tie 0.5 / 1 -> 1 (even code)
   CHECK(m.code(0, 4) == 0x0);
   CHECK(m.block_scale(0, 1) == 1.625f);
-  CHECK(m.dequantize(0, 16) == 9.75f);      // 6.15 -> 6 (saturate)
-  CHECK(m.dequantize(0, 17) == 4.875f);     // 3.08 -> 3
-  CHECK(m.dequantize(0, 18) == -0.8125f);   // -0.5 exact
+  CHECK(m.dequantize(0, 16) == 9.75f);     // 6.15 -> 6 (saturate)
+  CHECK(m.dequantize(0, 17) == 4.875f);    // 3.08 -> 3
+  CHECK(m.dequantize(0, 18) == -0.8125f);  // -0.5 exact
   CHECK(m.codes.bytes.size() == 16);
 }
 
@@ -296,7 +297,7 @@ TEST_CASE("NVFP4 with the fp32 tensor scale", "[nvfp4]") {
   CHECK(m.block_scale(0, 0) == 448.0f);  // 168 / (6 · 2^-4)
   CHECK(m.dequantize(0, 0) == 168.0f);
   CHECK(m.dequantize(0, 1) == -84.0f);
-  CHECK(m.block_scale(0, 1) == 2.75f);   // 1 / 0.375 = 2.667 -> E4M3 2.75
+  CHECK(m.block_scale(0, 1) == 2.75f);  // 1 / 0.375 = 2.667 -> E4M3 2.75
   CHECK(m.effective_scale(0, 1) == 0.171875f);
   CHECK(m.dequantize(0, 16) == 1.03125f);   // 5.82 -> 6
   CHECK(m.dequantize(0, 17) == 0.515625f);  // 2.91 -> 3
@@ -421,7 +422,8 @@ TEST_CASE("BitMoD is never worse than plain E2M1 (absmax, same groups)", "[bitmo
 TEST_CASE("BitMoD bad input and options", "[bitmod][errors]") {
   std::vector<float> w(256, 1.0f);
   const bitmod_quantizer q;
-  CHECK_THROWS_WITH(q.quantize(const_matrix(w.data(), 2, 100)), Catch::Contains("group = 128") && Catch::Contains("K = 100"));
+  CHECK_THROWS_WITH(q.quantize(const_matrix(w.data(), 2, 100)),
+                    Catch::Contains("group = 128") && Catch::Contains("K = 100"));
   CHECK_THROWS_WITH(q.quantize(const_matrix(w.data(), 0, 128)), Catch::Contains("must not be empty"));
   w[130] = std::numeric_limits<float>::quiet_NaN();
   CHECK_THROWS_WITH(q.quantize(const_matrix(w.data(), 2, 128)), Catch::Contains("weights(1, 2) = nan"));
@@ -438,10 +440,12 @@ TEST_CASE("SQNR table: MX, NVFP4, LLM-FP4, BitMoD on N(0,1) and Student-t(3)", "
   BITDIAL_LOG_SEED();
   const std::size_t rows = 256, cols = 4096;
   const std::vector<float> data[2] = {test::normal(rows * cols, 101), test::heavy_tailed(rows * cols, 102)};
-  const char* names[] = {"MXFP4 (E2M1, k=32)",     "MXFP6 E2M3",           "MXFP6 E3M2",
-                         "MXFP8 E4M3",             "MXFP8 E5M2",           "MXINT8",
-                         "NVFP4 (tensor scale)",   "NVFP4 (no tensor scale)", "E2M1 absmax g128",
-                         "LLM-FP4 E2M1 per-row",   "BitMoD FP4 g128"};
+  const char* names[] = {"MXFP4 (E2M1, k=32)",   "MXFP6 E2M3",
+                         "MXFP6 E3M2",           "MXFP8 E4M3",
+                         "MXFP8 E5M2",           "MXINT8",
+                         "NVFP4 (tensor scale)", "NVFP4 (no tensor scale)",
+                         "E2M1 absmax g128",     "LLM-FP4 E2M1 per-row",
+                         "BitMoD FP4 g128"};
   constexpr int n = 11;
   double db[2][n];
   for (int d = 0; d < 2; ++d) {
@@ -464,17 +468,17 @@ TEST_CASE("SQNR table: MX, NVFP4, LLM-FP4, BitMoD on N(0,1) and Student-t(3)", "
   for (int i = 0; i < n; ++i) std::printf("%-26s %10.3f %14.3f\n", names[i], db[0][i], db[1][i]);
   for (int d = 0; d < 2; ++d) {
     INFO("distribution " << d);
-    CHECK(db[d][1] > db[d][0] + 5);   // MXFP6 E2M3 > MXFP4
-    CHECK(db[d][3] > db[d][4] + 3);   // E4M3 (3 mantissa bits) > E5M2 (2)
-    CHECK(db[d][1] > db[d][2] + 3);   // E2M3 > E3M2
+    CHECK(db[d][1] > db[d][0] + 5);  // MXFP6 E2M3 > MXFP4
+    CHECK(db[d][3] > db[d][4] + 3);  // E4M3 (3 mantissa bits) > E5M2 (2)
+    CHECK(db[d][1] > db[d][2] + 3);  // E2M3 > E3M2
     // Within a block only the mantissa width matters much: E2M3 ~ E4M3 and E3M2 ~ E5M2.
     CHECK(std::fabs(db[d][1] - db[d][3]) < 1.0);
     CHECK(std::fabs(db[d][2] - db[d][4]) < 0.5);
-    CHECK(db[d][5] > db[d][3]);       // MXINT8 > MXFP8 E4M3
-    CHECK(db[d][6] > db[d][0]);       // NVFP4 > MXFP4
-    CHECK(db[d][10] >= db[d][8]);     // BitMoD >= plain E2M1 g128
+    CHECK(db[d][5] > db[d][3]);    // MXINT8 > MXFP8 E4M3
+    CHECK(db[d][6] > db[d][0]);    // NVFP4 > MXFP4
+    CHECK(db[d][10] >= db[d][8]);  // BitMoD >= plain E2M1 g128
   }
-  CHECK(db[0][9] > 15.0);            // LLM-FP4 per row on Gaussian rows
+  CHECK(db[0][9] > 15.0);  // LLM-FP4 per row on Gaussian rows
   // Ranges measured on the default seed, with room for other seeds.
   CHECK(db[0][0] == Approx(18.8).margin(1.0));
   CHECK(db[0][5] == Approx(41.6).margin(1.5));

@@ -49,7 +49,8 @@ TEST_CASE("npy round trip: v1/v2/v3, f32 exact, f16 the narrowed values, 1-D and
     CHECK(a.matrix.data == m.data);
     const auto h = parse(npy_bytes(m, npy_dtype::f16, false, major));
     CHECK(h.dtype == npy_dtype::f16);
-    for (std::size_t i = 0; i < m.data.size(); ++i) REQUIRE(h.matrix.data[i] == half_to_float(float_to_half(m.data[i])));
+    for (std::size_t i = 0; i < m.data.size(); ++i)
+      REQUIRE(h.matrix.data[i] == half_to_float(float_to_half(m.data[i])));
     const auto r = parse(npy_bytes(row, npy_dtype::f32, true, major));
     CHECK(r.dims == 1);
     CHECK(r.matrix.rows == 1);
@@ -63,7 +64,8 @@ TEST_CASE("npy round trip: v1/v2/v3, f32 exact, f16 the narrowed values, 1-D and
 
 TEST_CASE("npy: NumPy's header spellings are read", "[npy]") {
   // As numpy.save writes a (2, 2) float32 array, padded, newline-terminated.
-  const auto a = parse(v1("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }          \n", floats({1, 2, 3, 4})));
+  const auto a =
+      parse(v1("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }          \n", floats({1, 2, 3, 4})));
   CHECK(a.matrix.data == std::vector<float>{1, 2, 3, 4});
   // 1-D "(3,)", keys in another order, double quotes, no trailing comma, Python 2 long.
   const auto b = parse(v1(R"({"shape": (3L,), "fortran_order": True, "descr": "f4"})", floats({5, 6, 7})));
@@ -108,14 +110,18 @@ TEST_CASE("npy: malformed headers and unsupported arrays are rejected with the p
     f.resize(64, ' ');
     CHECK_THROWS_WITH(parse(f), Contains("header length = 1000") && Contains("past the end"));
   }
-  const auto hdr = [&](const std::string& dict, const std::vector<std::uint8_t>& data) { return parse(v1(dict, data)); };
+  const auto hdr = [&](const std::string& dict, const std::vector<std::uint8_t>& data) {
+    return parse(v1(dict, data));
+  };
   CHECK_THROWS_WITH(hdr("{'descr': '>f4', 'fortran_order': False, 'shape': (4,)}", d4),
                     Contains("descr = '>f4'") && Contains("big-endian"));
   CHECK_THROWS_WITH(hdr("{'descr': '<f8', 'fortran_order': False, 'shape': (2,)}", d4), Contains("unsupported dtype"));
   CHECK_THROWS_WITH(hdr("{'descr': '<i4', 'fortran_order': False, 'shape': (4,)}", d4), Contains("descr = '<i4'"));
-  CHECK_THROWS_WITH(hdr("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2)}", d4), Contains("fortran_order = True"));
+  CHECK_THROWS_WITH(hdr("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2)}", d4),
+                    Contains("fortran_order = True"));
   CHECK_THROWS_WITH(hdr("{'descr': '<f4', 'fortran_order': False, 'shape': ()}", floats({1})), Contains("must be 1-D"));
-  CHECK_THROWS_WITH(hdr("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 2)}", d4), Contains("shape = [1, 2, 2]"));
+  CHECK_THROWS_WITH(hdr("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 2)}", d4),
+                    Contains("shape = [1, 2, 2]"));
   CHECK_THROWS_WITH(hdr("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4)}", {}), Contains("empty array"));
   CHECK_THROWS_WITH(hdr("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296)}", d4),
                     Contains("overflow"));
@@ -133,8 +139,10 @@ TEST_CASE("npy: malformed headers and unsupported arrays are rejected with the p
   CHECK_THROWS_WITH(hdr("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (4,)}", d4),
                     Contains("'descr' given twice"));
   CHECK_THROWS_WITH(hdr("{'descr': '<f4', 'fortran_order': false, 'shape': (4,)}", d4), Contains("True or False"));
-  CHECK_THROWS_WITH(hdr("{'descr': '<f4', 'fortran_order': False, 'shape': (-4,)}", d4), Contains("non-negative integer"));
-  CHECK_THROWS_WITH(hdr("{'descr': '<f4', 'fortran_order': False, 'shape': (4 4)}", d4), Contains("expected ',' or ')'"));
+  CHECK_THROWS_WITH(hdr("{'descr': '<f4', 'fortran_order': False, 'shape': (-4,)}", d4),
+                    Contains("non-negative integer"));
+  CHECK_THROWS_WITH(hdr("{'descr': '<f4', 'fortran_order': False, 'shape': (4 4)}", d4),
+                    Contains("expected ',' or ')'"));
   CHECK_THROWS_WITH(hdr("{'descr': '<f4, 'fortran_order': False, 'shape': (4,)}", d4), Contains("malformed header"));
   CHECK_THROWS_WITH(hdr("{'descr': '<f4' 'fortran_order': False, 'shape': (4,)}", d4), Contains("expected ',' or '}'"));
   CHECK_THROWS_WITH(hdr("{'descr': '<f4', 'fortran_order': False, 'shape': (4,)} x", d4), Contains("after the dict"));
@@ -142,7 +150,8 @@ TEST_CASE("npy: malformed headers and unsupported arrays are rejected with the p
   CHECK_THROWS_WITH(hdr("{'descr': 'a\\'b'}", d4), Contains("escape"));
   CHECK_THROWS_WITH(hdr("{'descr", d4), Contains("unterminated string"));
   CHECK_THROWS_WITH(read_npy("/nonexistent/x.npy"), Contains("cannot open"));
-  CHECK_THROWS_WITH(npy_bytes(float_matrix{2, 2, {1, 2, 3, 4}}, npy_dtype::f32, true), Contains("a 1-D array is one row"));
+  CHECK_THROWS_WITH(npy_bytes(float_matrix{2, 2, {1, 2, 3, 4}}, npy_dtype::f32, true),
+                    Contains("a 1-D array is one row"));
 }
 
 TEST_CASE("npy: random corruptions of the header either parse or throw bitdial::error", "[npy][errors]") {

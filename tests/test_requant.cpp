@@ -37,9 +37,12 @@ i128 exact_round(i128 p, int e, rounding r) {
   if (twice < d) return q;
   if (twice > d) return q + 1;
   switch (r) {
-    case rounding::half_even: return q % 2 == 0 ? q : q + 1;
-    case rounding::half_away: return p < 0 ? q : q + 1;
-    case rounding::half_up: return q + 1;
+    case rounding::half_even:
+      return q % 2 == 0 ? q : q + 1;
+    case rounding::half_away:
+      return p < 0 ? q : q + 1;
+    case rounding::half_up:
+      return q + 1;
   }
   return q;
 }
@@ -51,9 +54,12 @@ std::int32_t clamp128(i128 v, std::int32_t lo, std::int32_t hi) {
 /// Random accumulators: the full int32 range, small values and the extremes.
 std::int32_t random_acc(std::mt19937_64& rng) {
   switch (rng() % 4) {
-    case 0: return static_cast<std::int32_t>(static_cast<std::uint32_t>(rng()));
-    case 1: return std::uniform_int_distribution<std::int32_t>(-70000, 70000)(rng);
-    case 2: return std::uniform_int_distribution<std::int32_t>(-300, 300)(rng);
+    case 0:
+      return static_cast<std::int32_t>(static_cast<std::uint32_t>(rng()));
+    case 1:
+      return std::uniform_int_distribution<std::int32_t>(-70000, 70000)(rng);
+    case 2:
+      return std::uniform_int_distribution<std::int32_t>(-300, 300)(rng);
     default: {
       const std::int32_t edges[] = {int32_min, int32_min + 1, -1, 0, 1, int32_max - 1, int32_max};
       return edges[rng() % 7];
@@ -127,15 +133,15 @@ TEST_CASE("requantize: hand-computed ties under RNE, RHA and RHU", "[requant][dy
   CHECK(requantize(-6, quarter, wide, rounding::half_away) == -2);
   CHECK(requantize(-10, quarter, wide, rounding::half_away) == -3);
   CHECK(requantize(-10, quarter, wide, rounding::half_up) == -2);
-  CHECK(requantize(5, quarter, wide) == 1);   // 1.25
-  CHECK(requantize(7, quarter, wide) == 2);   // 1.75
+  CHECK(requantize(5, quarter, wide) == 1);  // 1.25
+  CHECK(requantize(7, quarter, wide) == 2);  // 1.75
   // e = 0 is an exact integer multiply.
   CHECK(requantize(-7, make_dyadic(3, 0), wide) == -21);
   // Largest shift: |acc·m| < 2^62, so e = 62 rounds everything to 0 except the largest products.
   CHECK(requantize(int32_min, make_dyadic(int32_max, 62), wide) == -1);  // -(1 - 2^-31)
   CHECK(requantize(int32_max, make_dyadic(int32_max, 62), wide) == 1);   // (1 - 2^-31)^2
-  CHECK(requantize(1 << 29, make_dyadic(1 << 30, 60), wide) == 0);      // 0.5 -> even 0
-  CHECK(requantize(3 << 29, make_dyadic(1 << 30, 60), wide) == 2);      // 1.5 -> 2
+  CHECK(requantize(1 << 29, make_dyadic(1 << 30, 60), wide) == 0);       // 0.5 -> even 0
+  CHECK(requantize(3 << 29, make_dyadic(1 << 30, 60), wide) == 2);       // 1.5 -> 2
 }
 
 TEST_CASE("requantize: zero point and saturation at the output range edges", "[requant][dyadic][saturation]") {
@@ -143,7 +149,7 @@ TEST_CASE("requantize: zero point and saturation at the output range edges", "[r
   CHECK(requantize(1000, half) == 127);
   CHECK(requantize(-1000, half) == -128);
   CHECK(requantize(254, half) == 127);
-  CHECK(requantize(256, half) == 127);   // 128 saturates
+  CHECK(requantize(256, half) == 127);  // 128 saturates
   CHECK(requantize(-256, half) == -128);
   CHECK(requantize(-258, half) == -128);  // -129 saturates
   CHECK(requantize(120, half, {10, -128, 127}) == 70);
@@ -172,9 +178,9 @@ TEST_CASE("requantize equals the exact 128-bit formula on random accumulators an
   const rounding rules[] = {rounding::half_even, rounding::half_away, rounding::half_up};
   for (int i = 0; i < 300000; ++i) {
     const std::int32_t acc = random_acc(rng);
-    const dyadic_multiplier d =
-        rng() % 2 ? to_dyadic(std::exp2(std::uniform_real_distribution<double>(-31.9, 30.9)(rng)))
-                  : make_dyadic(static_cast<std::int32_t>(rng() >> 33), static_cast<int>(rng() % 63));
+    const dyadic_multiplier d = rng() % 2
+                                    ? to_dyadic(std::exp2(std::uniform_real_distribution<double>(-31.9, 30.9)(rng)))
+                                    : make_dyadic(static_cast<std::int32_t>(rng() >> 33), static_cast<int>(rng() % 63));
     const rounding r = rules[rng() % 3];
     output_range out{0, int32_min, int32_max};
     if (rng() % 2) {
@@ -228,7 +234,7 @@ std::int32_t rdbpot_formula(std::int32_t x, int k) {
 }  // namespace
 
 TEST_CASE("SaturatingRoundingDoublingHighMul: ties go toward +inf, one saturating case", "[requant][gemmlowp][ties]") {
-  const std::int32_t h = 1 << 30;  // a·h / 2^31 = a / 2
+  const std::int32_t h = 1 << 30;                             // a·h / 2^31 = a / 2
   CHECK(saturating_rounding_doubling_high_mul(1, h) == 1);    // 0.5 -> 1
   CHECK(saturating_rounding_doubling_high_mul(-1, h) == 0);   // -0.5 -> 0 (not -1)
   CHECK(saturating_rounding_doubling_high_mul(3, h) == 2);    // 1.5 -> 2
@@ -252,7 +258,8 @@ TEST_CASE("SaturatingRoundingDoublingHighMul: ties go toward +inf, one saturatin
     REQUIRE(saturating_rounding_doubling_high_mul(a, b) == srdhm_formula(a, b));
   }
   // Every exact tie in a window: a·b = (2j + 1)·2^30.
-  for (std::int32_t a = -2001; a <= 2001; a += 2) REQUIRE(saturating_rounding_doubling_high_mul(a, h) == srdhm_formula(a, h));
+  for (std::int32_t a = -2001; a <= 2001; a += 2)
+    REQUIRE(saturating_rounding_doubling_high_mul(a, h) == srdhm_formula(a, h));
 }
 
 TEST_CASE("RoundingDivideByPOT: ties away from zero, every exponent", "[requant][gemmlowp][ties]") {

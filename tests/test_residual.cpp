@@ -183,7 +183,8 @@ TEST_CASE("uniform residual (independent): slice j is uniform_symmetric of R_j, 
   for (bool heavy : {false, true})
     for (const auto& bits : configs)
       for (auto gran : {granularity::per_row(), granularity::per_group(32), granularity::per_tensor()}) {
-        INFO("heavy = " << heavy << ", slices = " << bits.size() << ", b0 = " << bits[0] << ", gran kind = " << int(gran.k));
+        INFO("heavy = " << heavy << ", slices = " << bits.size() << ", b0 = " << bits[0]
+                        << ", gran kind = " << int(gran.k));
         const auto w = sample(heavy, M * K, 21);
         const auto s = uniform_residual(bits, {.gran = gran}).quantize(const_matrix(w.data(), M, K));
         REQUIRE(s.slices() == bits.size());
@@ -206,7 +207,8 @@ TEST_CASE("uniform residual (independent): |error| is elementwise non-increasing
     for (const auto& bits : std::vector<std::vector<int>>{{2, 1, 1, 1, 1, 1}, {1, 1, 1, 1}, {3, 3, 3}, {2, 2, 2, 2}}) {
       INFO("heavy = " << heavy << ", b0 = " << bits[0] << ", slices = " << bits.size());
       const auto w = sample(heavy, M * K, 31);
-      const auto s = uniform_residual(bits, {.gran = granularity::per_group(32)}).quantize(const_matrix(w.data(), M, K));
+      const auto s =
+          uniform_residual(bits, {.gran = granularity::per_group(32)}).quantize(const_matrix(w.data(), M, K));
       auto prev = residual_of(w, s.prefix_sum(0));
       std::size_t violations = 0;
       for (std::size_t n = 1; n <= s.slices(); ++n) {
@@ -216,7 +218,8 @@ TEST_CASE("uniform residual (independent): |error| is elementwise non-increasing
         for (std::size_t i = 0; i < cur.size(); ++i)
           if (std::fabs(cur[i]) > std::fabs(prev[i]) * (1.0 + 0x1p-22)) ++violations;
         CHECK(sum_sq(cur) <= sum_sq(prev));
-        CHECK(test_noise(w, s.dequantize(n)) <= test_noise(w, s.dequantize(std::max<std::size_t>(n - 1, 1))) * (1 + 1e-6));
+        CHECK(test_noise(w, s.dequantize(n)) <=
+              test_noise(w, s.dequantize(std::max<std::size_t>(n - 1, 1))) * (1 + 1e-6));
         prev = cur;
       }
       CHECK(violations == 0);
@@ -301,7 +304,8 @@ TEST_CASE("uniform residual (power-of-two): the slice scales tile one uniform gr
   for (double x : s.prefix_sum(3)) CHECK(std::find(sums.begin(), sums.end(), x) != sums.end());
 }
 
-TEST_CASE("uniform residual (power-of-two): max error halves per bit; MSE falls on continuous data", "[residual][tiling]") {
+TEST_CASE("uniform residual (power-of-two): max error halves per bit; MSE falls on continuous data",
+          "[residual][tiling]") {
   BITDIAL_LOG_SEED();
   const std::size_t M = 16, K = 128;
   const uniform_residual::options tiled{.gran = granularity::per_group(64), .scales = residual_scales::power_of_two};
@@ -328,7 +332,8 @@ TEST_CASE("uniform residual (power-of-two): max error halves per bit; MSE falls 
     }
 }
 
-TEST_CASE("uniform residual (power-of-two): MSE can grow on lattice data (only the bound is monotone)", "[residual][tiling]") {
+TEST_CASE("uniform residual (power-of-two): MSE can grow on lattice data (only the bound is monotone)",
+          "[residual][tiling]") {
   // Slice 0 (2 bits, amax 1) has levels ±0.25, ±0.75; seven weights sit exactly on 0.25 (error 0).
   // Slice 1 moves each of them to a level of its 1/4-wide cells: error 0.125 each, so the total
   // squared error rises from 0.25^2 to 8·0.125^2 while the max error halves (0.25 → 0.125).
@@ -533,9 +538,9 @@ TEST_CASE("residual stacks reject bad input by name", "[residual][errors]") {
   SECTION("group size not dividing K") {
     CHECK_THROWS_WITH(uniform_residual({2}, {.gran = granularity::per_group(3)}).quantize(v),
                       Catch::Contains("group = 3") && Catch::Contains("K = 8"));
-    CHECK_THROWS_WITH(uniform_residual({2}, {.gran = granularity::per_group(3), .scales = residual_scales::power_of_two})
-                          .quantize(v),
-                      Catch::Contains("group = 3"));
+    CHECK_THROWS_WITH(
+        uniform_residual({2}, {.gran = granularity::per_group(3), .scales = residual_scales::power_of_two}).quantize(v),
+        Catch::Contains("group = 3"));
     CHECK_THROWS_WITH(residual_binarizer(1, {granularity::per_group(5)}).quantize(v), Catch::Contains("group = 5"));
     CHECK_THROWS_WITH(residual_binarizer(1, {granularity::per_group(0)}).quantize(v), Catch::Contains("group = 0"));
   }
@@ -589,10 +594,15 @@ TEST_CASE("error table: SQNR per number of slices, 256x1024", "[.][table]") {
     const auto w = sample(heavy, M * K, 91);
     const const_matrix v(w.data(), M, K);
     std::vector<row> rows;
-    rows.push_back(measure("uniform pow2-tiled 1+1+..", uniform_residual(ones, {.gran = g128, .scales = residual_scales::power_of_two}).quantize(v), w));
-    rows.push_back(measure("uniform pow2-tiled 2+1+..", uniform_residual(two_then_ones, {.gran = g128, .scales = residual_scales::power_of_two}).quantize(v), w));
+    rows.push_back(measure("uniform pow2-tiled 1+1+..",
+                           uniform_residual(ones, {.gran = g128, .scales = residual_scales::power_of_two}).quantize(v),
+                           w));
+    rows.push_back(measure(
+        "uniform pow2-tiled 2+1+..",
+        uniform_residual(two_then_ones, {.gran = g128, .scales = residual_scales::power_of_two}).quantize(v), w));
     rows.push_back(measure("uniform independent 1+1+..", uniform_residual(ones, {.gran = g128}).quantize(v), w));
-    rows.push_back(measure("uniform independent 2+1+..", uniform_residual(two_then_ones, {.gran = g128}).quantize(v), w));
+    rows.push_back(
+        measure("uniform independent 2+1+..", uniform_residual(two_then_ones, {.gran = g128}).quantize(v), w));
     rows.push_back(measure("uniform independent 2+2+..", uniform_residual(twos, {.gran = g128}).quantize(v), w));
     rows.push_back(measure("bitstack rank 1", bitstack(N, {1}).quantize(v), w));
     rows.push_back(measure("bitstack rank 4", bitstack(N, {4}).quantize(v), w));

@@ -25,7 +25,9 @@ std::vector<std::uint8_t> raw_file(const std::string& json, std::size_t data_byt
   return f;
 }
 
-safetensors_file open_bytes(const std::vector<std::uint8_t>& b) { return safetensors_file::from_bytes(b.data(), b.size()); }
+safetensors_file open_bytes(const std::vector<std::uint8_t>& b) {
+  return safetensors_file::from_bytes(b.data(), b.size());
+}
 
 }  // namespace
 
@@ -33,10 +35,13 @@ TEST_CASE("safetensors round trip: F32 exact, F16 and BF16 exactly the narrowed 
   BITDIAL_LOG_SEED();
   const auto a = sample(5, 7, 1), b = sample(3, 16, 2), c = sample(4, 4, 3);
   safetensors_writer w;
-  w.metadata("format", "pt").add("w.f32", st_dtype::f32, a).add("w.f16", st_dtype::f16, b).add("w.bf16", st_dtype::bf16, c);
-  w.add("bias", st_dtype::f32, {7}, std::vector<float>(7, 0.5f));                    // 1-D
-  w.add_raw("positions", "I64", {2, 2}, std::vector<std::uint8_t>(32, 1));             // listed, not loaded
-  w.add("scalar", st_dtype::f32, {}, {3.0f});                                         // 0-D
+  w.metadata("format", "pt")
+      .add("w.f32", st_dtype::f32, a)
+      .add("w.f16", st_dtype::f16, b)
+      .add("w.bf16", st_dtype::bf16, c);
+  w.add("bias", st_dtype::f32, {7}, std::vector<float>(7, 0.5f));           // 1-D
+  w.add_raw("positions", "I64", {2, 2}, std::vector<std::uint8_t>(32, 1));  // listed, not loaded
+  w.add("scalar", st_dtype::f32, {}, {3.0f});                               // 0-D
   const auto bytes = w.bytes();
   const auto f = open_bytes(bytes);
   REQUIRE(f.tensors().size() == 6);
@@ -91,8 +96,10 @@ TEST_CASE("safetensors: out-of-order, overlapping and padded layouts are accepte
   CHECK(open_bytes(raw_file("{}", 0)).tensors().empty());
 }
 
-TEST_CASE("safetensors: every truncation of a small file is rejected, never read out of bounds", "[safetensors][errors]") {
-  const auto bytes = safetensors_writer().add("m", st_dtype::f16, sample(2, 3, 4)).add("n", st_dtype::f32, sample(1, 2, 5)).bytes();
+TEST_CASE("safetensors: every truncation of a small file is rejected, never read out of bounds",
+          "[safetensors][errors]") {
+  const auto bytes =
+      safetensors_writer().add("m", st_dtype::f16, sample(2, 3, 4)).add("n", st_dtype::f32, sample(1, 2, 5)).bytes();
   for (std::size_t n = 0; n < bytes.size(); ++n) {
     INFO("truncated to " << n << " bytes");
     const std::string expect = n < 8 ? "truncated header" : "truncated file";
@@ -121,16 +128,21 @@ TEST_CASE("safetensors: malformed headers are rejected with the problem named", 
   CHECK_THROWS_WITH(bad(R"({"a":{"shape":[1],"data_offsets":[0,4]}})"), Contains("dtype: missing"));
   CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"Q4","shape":[1],"data_offsets":[0,4]}})"),
                     Contains("dtype = \"Q4\"") && Contains("unknown dtype"));
-  CHECK_THROWS_WITH(bad(R"({"a":{"dtype":7,"shape":[1],"data_offsets":[0,4]}})"), Contains("dtype: missing or not a string"));
+  CHECK_THROWS_WITH(bad(R"({"a":{"dtype":7,"shape":[1],"data_offsets":[0,4]}})"),
+                    Contains("dtype: missing or not a string"));
   CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"F32","data_offsets":[0,4]}})"), Contains("shape: missing"));
-  CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})"), Contains("not a non-negative integer"));
-  CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})"), Contains("not a non-negative integer"));
+  CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})"),
+                    Contains("not a non-negative integer"));
+  CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})"),
+                    Contains("not a non-negative integer"));
   CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"F32","shape":[1]}})"), Contains("data_offsets = (missing)"));
-  CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}})"), Contains("two non-negative integers"));
+  CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}})"),
+                    Contains("two non-negative integers"));
   CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}})"), Contains("begin after end"));
   CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,20]}})"),
                     Contains("hold 20 bytes") && Contains("needs 24") && Contains("shape/offset mismatch"));
-  CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"BF16","shape":[2,3],"data_offsets":[0,24]}})"), Contains("shape/offset mismatch"));
+  CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"BF16","shape":[2,3],"data_offsets":[0,24]}})"),
+                    Contains("shape/offset mismatch"));
   CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[56,72]}})"),
                     Contains("data_offsets end = 72") && Contains("past the end"));
   CHECK_THROWS_WITH(bad(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})"),

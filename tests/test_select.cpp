@@ -26,9 +26,12 @@ double formula(int q, int b, serve_rule rule) {  // independent double-arithmeti
   const double e = std::ldexp(double(q), -k);
   const double lo = -std::ldexp(1.0, b - 1), hi = std::ldexp(1.0, b - 1) - 1;
   switch (rule) {
-    case serve_rule::truncate: return std::floor(e);
-    case serve_rule::round_half_up: return std::clamp(std::floor(e + 0.5), lo, hi);
-    case serve_rule::round_half_even: return std::clamp(std::nearbyint(e), lo, hi);
+    case serve_rule::truncate:
+      return std::floor(e);
+    case serve_rule::round_half_up:
+      return std::clamp(std::floor(e + 0.5), lo, hi);
+    case serve_rule::round_half_even:
+      return std::clamp(std::nearbyint(e), lo, hi);
   }
   return 0;
 }
@@ -47,7 +50,8 @@ TEST_CASE("served codes and values match SEMANTICS §2–3 for all 256 masters x
           REQUIRE(v.code(0, q + 128) == qb);
           const int k = 8 - b;
           double xhat = 0.0625 * std::ldexp(qb, k);
-          if (rule == serve_rule::truncate && recon == reconstruction::midpoint) xhat += 0.0625 * (std::ldexp(1.0, k) - 1) / 2;
+          if (rule == serve_rule::truncate && recon == reconstruction::midpoint)
+            xhat += 0.0625 * (std::ldexp(1.0, k) - 1) / 2;
           REQUIRE(v.dequantize(0, q + 128) == static_cast<float>(xhat));
         }
       }

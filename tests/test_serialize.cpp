@@ -50,7 +50,8 @@ TEST_CASE("save/load round trip is byte-identical", "[serialize]") {
         CHECK(serialize(back) == bytes);
         CHECK(std::equal(back.bytes().begin(), back.bytes().end(), s.bytes().begin(), s.bytes().end()));
         for (std::size_t r = 0; r < s.rows(); ++r)
-          for (std::size_t grp = 0; grp < s.groups_per_row(); ++grp) CHECK(back.group_code_sum(r, grp) == s.group_code_sum(r, grp));
+          for (std::size_t grp = 0; grp < s.groups_per_row(); ++grp)
+            CHECK(back.group_code_sum(r, grp) == s.group_code_sum(r, grp));
       }
   // A mid-rise (code offset) stack keeps its offset.
   quantized_matrix<std::uint8_t> mr{2, 3, 2, granularity::per_row(), {0, 1, 2, 3, 0, 1}, {0.5f, 2.0f}, {}};

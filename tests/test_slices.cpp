@@ -30,7 +30,9 @@ TEST_CASE("view_slices(n) dequantizes to the quantizer's prefix sums exactly", "
   const const_matrix wm(w.data(), M, K);
   const auto indep = uniform_residual({2, 2, 2, 2}).quantize(wm);
   check_dequant(indep, plane_slice_stack::pack(indep));
-  const auto tiled = uniform_residual({2, 1, 1, 3}, {.gran = granularity::per_group(32), .scales = residual_scales::power_of_two}).quantize(wm);
+  const auto tiled =
+      uniform_residual({2, 1, 1, 3}, {.gran = granularity::per_group(32), .scales = residual_scales::power_of_two})
+          .quantize(wm);
   check_dequant(tiled, plane_slice_stack::pack(tiled));
   const auto bin = residual_binarizer(4).quantize(wm);
   check_dequant(bin, plane_slice_stack::pack(bin));
@@ -51,7 +53,8 @@ TEST_CASE("slice kernels equal the reference on every ISA, with per-token counts
   const std::vector<int> counts = {1, 3, 2, 2, 1, 3, 3};
   for (std::size_t n = 1; n <= 3; ++n) {
     std::vector<float> want(N * M), got(N * M);
-    gemm_slices(tiled.view_slices(n), as_tokens(q), matrix_view<float>(want.data(), N, M), {}, {}, {kernel_isa::reference});
+    gemm_slices(tiled.view_slices(n), as_tokens(q), matrix_view<float>(want.data(), N, M), {}, {},
+                {kernel_isa::reference});
     for (auto isa : available_isas()) {
       gemm_slices(tiled.view_slices(n), as_tokens(q), matrix_view<float>(got.data(), N, M), {}, {}, {isa});
       INFO("isa = " << to_string(isa) << ", n = " << n);
@@ -85,7 +88,8 @@ TEST_CASE("slice kernels equal the reference on every ISA, with per-token counts
                     Catch::Contains("counts[1] = 4"));
 }
 
-TEST_CASE("BitStack sign x low-rank serving matches apply() within the activation-rounding bound", "[slices][bitstack]") {
+TEST_CASE("BitStack sign x low-rank serving matches apply() within the activation-rounding bound",
+          "[slices][bitstack]") {
   BITDIAL_LOG_SEED();
   const std::size_t M = 24, K = 40;
   const auto w = test::normal(M * K, 4);

@@ -16,9 +16,12 @@ namespace {
 double half_reference(std::uint16_t h) {
   const int s = h >> 15, e = (h >> 10) & 31, m = h & 1023;
   double v;
-  if (e == 31) v = m ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity();
-  else if (e == 0) v = std::ldexp(double(m), -24);
-  else v = std::ldexp(double(1024 + m), e - 25);
+  if (e == 31)
+    v = m ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity();
+  else if (e == 0)
+    v = std::ldexp(double(m), -24);
+  else
+    v = std::ldexp(double(1024 + m), e - 25);
   return s ? -v : v;
 }
 
@@ -46,8 +49,8 @@ TEST_CASE("half_to_float is exact for all 65536 patterns and float_to_half inver
 
 TEST_CASE("float_to_half rounds to nearest even, saturates to Inf at 65520, keeps NaN", "[tensor_file][half]") {
   CHECK(float_to_half(1.0f) == 0x3C00);
-  CHECK(float_to_half(1.0f + 0x1p-11f) == 0x3C00);        // tie between 1 and 1+2^-10 -> even (1)
-  CHECK(float_to_half(1.0f + 3 * 0x1p-11f) == 0x3C02);    // tie between 1+2^-10 and 1+2^-9 -> even
+  CHECK(float_to_half(1.0f + 0x1p-11f) == 0x3C00);             // tie between 1 and 1+2^-10 -> even (1)
+  CHECK(float_to_half(1.0f + 3 * 0x1p-11f) == 0x3C02);         // tie between 1+2^-10 and 1+2^-9 -> even
   CHECK(float_to_half(1.0f + 0x1p-11f + 0x1p-20f) == 0x3C01);  // just above the tie
   CHECK(float_to_half(65504.0f) == 0x7BFF);
   CHECK(float_to_half(65519.0f) == 0x7BFF);
@@ -57,9 +60,9 @@ TEST_CASE("float_to_half rounds to nearest even, saturates to Inf at 65520, keep
   CHECK(float_to_half(0x1p-24f) == 0x0001);  // smallest subnormal
   CHECK(float_to_half(0x1p-25f) == 0x0000);  // half of it: tie -> even (0)
   CHECK(float_to_half(0x1p-25f + 0x1p-40f) == 0x0001);
-  CHECK(float_to_half(3 * 0x1p-25f) == 0x0002);  // 1.5 ulp: tie -> even (2)
-  CHECK(float_to_half(-0x1p-26f) == 0x8000);     // signed zero
-  CHECK(float_to_half(0x1p-14f) == 0x0400);      // smallest normal
+  CHECK(float_to_half(3 * 0x1p-25f) == 0x0002);         // 1.5 ulp: tie -> even (2)
+  CHECK(float_to_half(-0x1p-26f) == 0x8000);            // signed zero
+  CHECK(float_to_half(0x1p-14f) == 0x0400);             // smallest normal
   CHECK(float_to_half(0x1p-14f - 0x1p-25f) == 0x0400);  // 1023.5 subnormal steps: tie -> even (1024 = normal)
   CHECK(float_to_half(1e-30f) == 0x0000);
   CHECK(float_to_half(std::numeric_limits<float>::denorm_min()) == 0x0000);
@@ -93,7 +96,7 @@ TEST_CASE("bfloat16 widening is exact and narrowing is RNE", "[tensor_file][bf16
   CHECK(float_to_bf16(std::bit_cast<float>(0x3F808000u)) == 0x3F80);  // tie -> even
   CHECK(float_to_bf16(std::bit_cast<float>(0x3F818000u)) == 0x3F82);  // tie -> even (up)
   CHECK(float_to_bf16(std::bit_cast<float>(0x3F808001u)) == 0x3F81);
-  CHECK(float_to_bf16(std::bit_cast<float>(0x7F7FFFFFu)) == 0x7F80);  // FLT_MAX rounds to Inf
+  CHECK(float_to_bf16(std::bit_cast<float>(0x7F7FFFFFu)) == 0x7F80);         // FLT_MAX rounds to Inf
   const std::uint16_t n = float_to_bf16(std::bit_cast<float>(0x7F800001u));  // signalling NaN, payload in low bits
   CHECK((n & 0x7F80) == 0x7F80);
   CHECK((n & 0x7F) != 0);

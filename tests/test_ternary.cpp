@@ -115,7 +115,7 @@ TEST_CASE("BitNet b1.58: gamma = max(mean|W|, 1e-5), q = clamp(RNE(W/gamma), -1,
 TEST_CASE("TWN: strict threshold 0.7 mean|W|, alpha = mean of the kept |W|", "[ternary][twn]") {
   SECTION("default ratio: a tie at delta = 7 exactly") {
     const twn_ternary twn;
-    REQUIRE(twn.threshold(10.0f) == 7.0f);  // fl(0.7f · 10) = 7 exactly
+    REQUIRE(twn.threshold(10.0f) == 7.0f);                   // fl(0.7f · 10) = 7 exactly
     const std::vector<float> w{7.0f, -7.0f, 13.0f, -13.0f};  // mean 10
     const auto q = twn.quantize(const_matrix(w.data(), 1, 4));
     check_ternary_shape(q, 1, 4, granularity::per_tensor());
@@ -244,7 +244,8 @@ TEST_CASE("ternary quantizers reject bad input by name", "[ternary][errors]") {
   const const_matrix v(w.data(), 4, 8);
   SECTION("NaN / Inf") {
     w[2 * 8 + 3] = std::numeric_limits<float>::quiet_NaN();
-    CHECK_THROWS_WITH(bitnet_ternary().quantize(v), Catch::Contains("bitnet_ternary::quantize") && Catch::Contains("weights(2, 3)"));
+    CHECK_THROWS_WITH(bitnet_ternary().quantize(v),
+                      Catch::Contains("bitnet_ternary::quantize") && Catch::Contains("weights(2, 3)"));
     CHECK_THROWS_WITH(twn_ternary().quantize(v), Catch::Contains("weights(2, 3)"));
     w[2 * 8 + 3] = std::numeric_limits<float>::infinity();
     CHECK_THROWS_WITH(tequila_ternary({granularity::per_row()}).quantize(v), Catch::Contains("weights(2, 3) = inf"));
@@ -289,9 +290,11 @@ TEST_CASE("ternary SQNR table, 256x1024", "[ternary][table]") {
   };
   const rule rules[] = {
       {"BitNet b1.58 (per tensor)", [](const_matrix v) { return bitnet_ternary().quantize(v); }},
-      {"BitNet b1.58 (group 128)", [](const_matrix v) { return bitnet_ternary({granularity::per_group(128)}).quantize(v); }},
+      {"BitNet b1.58 (group 128)",
+       [](const_matrix v) { return bitnet_ternary({granularity::per_group(128)}).quantize(v); }},
       {"TWN 0.7 (per tensor)", [](const_matrix v) { return twn_ternary().quantize(v); }},
-      {"TWN 0.7 (group 128)", [](const_matrix v) { return twn_ternary({.gran = granularity::per_group(128)}).quantize(v); }},
+      {"TWN 0.7 (group 128)",
+       [](const_matrix v) { return twn_ternary({.gran = granularity::per_group(128)}).quantize(v); }},
       {"Tequila (group 128)", [](const_matrix v) { return tequila_ternary().quantize(v); }},
   };
   const auto normal = test::normal(M * K, 9);

@@ -61,8 +61,8 @@ void check_all(const quantized_matrix<std::int8_t>& q, const acts& a, const char
   reference::ternary_gemm(q, a.batch(), matrix_view<float>(want.data(), a.tokens, q.rows));
   for (kernel_isa isa : ternary_isas())
     for (std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
-      INFO(what << ": isa = " << to_string(isa) << ", threads = " << threads << ", shape = " << q.rows << "x"
-                << q.cols << ", tokens = " << a.tokens);
+      INFO(what << ": isa = " << to_string(isa) << ", threads = " << threads << ", shape = " << q.rows << "x" << q.cols
+                << ", tokens = " << a.tokens);
       std::fill(got.begin(), got.end(), -1.0f);
       try {
         gemm(w, a.batch(), Y, {}, run_options{isa, nullptr, threads});
@@ -103,7 +103,7 @@ TEST_CASE("ternary layout: pack, read back, unpack", "[ternary_kernels]") {
   quantized_matrix<std::int8_t> q;
   q.rows = 2, q.cols = 16, q.bits = 2, q.gran = granularity::per_tensor(), q.scales = {1.0f};
   q.codes.assign(32, 0);
-  q.codes[1 * 16 + 4 * 3 + 2] = 1;  // row 1, K 14: f = 3, j = 2 → byte 6, bits 6–7 = 2
+  q.codes[1 * 16 + 4 * 3 + 2] = 1;   // row 1, K 14: f = 3, j = 2 → byte 6, bits 6–7 = 2
   q.codes[0 * 16 + 4 * 1 + 0] = -1;  // row 0, K 4: f = 1, j = 0 → byte 0, bits 2–3 = 0
   const ternary_matrix w = ternary_matrix::pack(q);
   const auto* b = w.group(0);
@@ -115,9 +115,9 @@ TEST_CASE("ternary layout: pack, read back, unpack", "[ternary_kernels]") {
 TEST_CASE("ternary kernels equal the reference and the plane route on awkward shapes", "[ternary_kernels]") {
   BITDIAL_LOG_SEED();
   const std::tuple<std::size_t, std::size_t, std::size_t> shapes[] = {
-      {1, 1, 1},   {2, 3, 1},   {3, 5, 3},    {4, 7, 1},    {5, 9, 17},   {6, 2, 3},   {7, 10, 1},
-      {8, 4, 3},   {9, 6, 1},   {10, 8, 17},  {7, 6, 5},    {19, 3, 11},  {30, 21, 43}, {15, 17, 1},
-      {17, 15, 3}, {63, 65, 1}, {65, 63, 3},  {33, 64, 17}, {100, 48, 1}, {129, 80, 3}};
+      {1, 1, 1},   {2, 3, 1},   {3, 5, 3},   {4, 7, 1},    {5, 9, 17},   {6, 2, 3},    {7, 10, 1},
+      {8, 4, 3},   {9, 6, 1},   {10, 8, 17}, {7, 6, 5},    {19, 3, 11},  {30, 21, 43}, {15, 17, 1},
+      {17, 15, 3}, {63, 65, 1}, {65, 63, 3}, {33, 64, 17}, {100, 48, 1}, {129, 80, 3}};
   std::uint64_t salt = 0;
   for (auto [rows, cols, tokens] : shapes) {
     const auto a = make_acts(tokens, cols, salt + 7777);
@@ -133,7 +133,8 @@ TEST_CASE("ternary kernels: scale groups, including sizes the AVX-512 kernel dec
     const std::size_t cols = 3 * g;
     for (std::size_t tokens : {1u, 3u, 17u}) {
       ++salt;
-      check_all(ternary_codes(37, cols, granularity::per_group(g), salt), make_acts(tokens, cols, salt + 7777), "group");
+      check_all(ternary_codes(37, cols, granularity::per_group(g), salt), make_acts(tokens, cols, salt + 7777),
+                "group");
     }
   }
   // Groups of 4 and 8: portable and reference only (avx512 declines by name).

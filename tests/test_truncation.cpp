@@ -325,8 +325,9 @@ TEST_CASE("SQNR tables: truncation-ready vs absmax masters truncated, vs direct 
     const auto ready_master = truncation_ready<>().quantize(wv);
     std::printf("\nTruncation of 8-bit masters, %s %zux%zu per-row, seed %llu (SQNR dB)\n", s.name, rows, cols,
                 static_cast<unsigned long long>(test::seed()));
-    std::printf("  b | absmax+floor | absmax+mid | ready+mid | gain vs absmax | direct absmax | direct MSE-clip "
-                "| ready - direct absmax | ready - direct MSE-clip\n");
+    std::printf(
+        "  b | absmax+floor | absmax+mid | ready+mid | gain vs absmax | direct absmax | direct MSE-clip "
+        "| ready - direct absmax | ready - direct MSE-clip\n");
     double sum_absmax = 0.0, sum_ready = 0.0;
     for (int b = 1; b <= 8; ++b) {
       const double a_floor = sqnr_db(s.w, truncated_values(absmax_master, b, floor_rec));
@@ -335,14 +336,14 @@ TEST_CASE("SQNR tables: truncation-ready vs absmax masters truncated, vs direct 
       const uniform_symmetric<> direct_q(b);
       const double direct = sqnr_db(s.w, direct_q.quantize(wv).dequantize());
       const double direct_mse = sqnr_db(s.w, quantize_mse(direct_q, wv).dequantize());
-      std::printf("  %d | %12.3f | %10.3f | %9.3f | %+14.3f | %13.3f | %15.3f | %+21.3f | %+23.3f\n", b, a_floor,
-                  a_mid, ready, ready - a_mid, direct, direct_mse, ready - direct, ready - direct_mse);
+      std::printf("  %d | %12.3f | %10.3f | %9.3f | %+14.3f | %13.3f | %15.3f | %+21.3f | %+23.3f\n", b, a_floor, a_mid,
+                  ready, ready - a_mid, direct, direct_mse, ready - direct, ready - direct_mse);
       sum_absmax += a_mid;
       sum_ready += ready;
       INFO(s.name << ", b = " << b);
       if (b < 8) CHECK(a_mid > a_floor + 2.0);  // midpoint reconstruction removes floor's bias
       if (b <= 4) {
-        CHECK(ready > a_mid + 0.5);          // (a) the searched scale helps every low width
+        CHECK(ready > a_mid + 0.5);             // (a) the searched scale helps every low width
         if (b >= 2) CHECK(ready < direct_mse);  // one grid nested for all widths pays against the best b-bit one
       }
       if (b == 3 || b == 4) CHECK(ready > direct);  // (b) and beats a direct absmax b-bit quantization

@@ -47,7 +47,8 @@ std::vector<float> varied_matrix(std::size_t rows, std::size_t cols, std::uint64
 // ---------------------------------------------------------------------------------------------
 // The code path's float rounding (clamp, then an exact small-integer round)
 
-TEST_CASE("round_small equals the core tie rules on every multiple of 1/64 and its float neighbours", "[uniform][rounding]") {
+TEST_CASE("round_small equals the core tie rules on every multiple of 1/64 and its float neighbours",
+          "[uniform][rounding]") {
   const rounding rules[] = {rounding::half_even, rounding::half_away, rounding::half_up};
   for (int k = -300 * 64; k <= 300 * 64; ++k) {
     const float v = float(k) / 64.0f;
@@ -109,7 +110,9 @@ TEST_CASE("symmetric: tie rules on exact halves with a power-of-two scale", "[un
   const auto w = row_of({0.25f, -0.25f, 0.75f, -0.75f, 1.25f, -1.25f, 0.0f, -0.0f});
   const std::vector<float> s{0.5f};
   auto codes = [&](rounding r) {
-    return uniform_symmetric<4>({granularity::per_row(), int_range::full, r}).quantize_with_scales(view(w, 1, 8), s).codes;
+    return uniform_symmetric<4>({granularity::per_row(), int_range::full, r})
+        .quantize_with_scales(view(w, 1, 8), s)
+        .codes;
   };
   CHECK(codes(rounding::half_even) == std::vector<std::int8_t>{0, 0, 2, -2, 2, -2, 0, 0});
   CHECK(codes(rounding::half_away) == std::vector<std::int8_t>{1, -1, 2, -2, 3, -3, 0, 0});
@@ -121,8 +124,9 @@ TEST_CASE("symmetric: saturation at both ends of the code range", "[uniform][sym
   const auto w = row_of({-8.0f, -8.5f, -9.0f, 7.0f, 7.49f, 7.5f, 1e30f, -1e30f});
   CHECK(uniform_symmetric<4>().quantize_with_scales(view(w, 1, 8), s).codes ==
         std::vector<std::int8_t>{-8, -8, -8, 7, 7, 7, 7, -8});
-  CHECK(uniform_symmetric<4>({granularity::per_row(), int_range::restricted}).quantize_with_scales(view(w, 1, 8), s).codes ==
-        std::vector<std::int8_t>{-7, -7, -7, 7, 7, 7, 7, -7});
+  CHECK(uniform_symmetric<4>({granularity::per_row(), int_range::restricted})
+            .quantize_with_scales(view(w, 1, 8), s)
+            .codes == std::vector<std::int8_t>{-7, -7, -7, 7, 7, 7, 7, -7});
   // b = 8 edges.
   const auto w8 = row_of({-128.0f, -128.5f, 127.0f, 127.5f});
   CHECK(uniform_symmetric<8>().quantize_with_scales(view(w8, 1, 4), s).codes ==
@@ -202,9 +206,12 @@ TEST_CASE("asymmetric: tie rules on exact halves", "[uniform][asymmetric][ties]"
   CHECK(codes(rounding::half_up) == std::vector<std::uint8_t>{9, 8, 10, 7, 11, 6});
   // The zero point uses the same rule: -min / s = 2.5 at s = 1 (b = 3: range 7 = 2.5 + 4.5).
   const auto zw = row_of({-2.5f, 4.5f});
-  CHECK(uniform_asymmetric<3>({granularity::per_row(), rounding::half_even}).quantize(view(zw, 1, 2)).zero_points[0] == 2);
-  CHECK(uniform_asymmetric<3>({granularity::per_row(), rounding::half_away}).quantize(view(zw, 1, 2)).zero_points[0] == 3);
-  CHECK(uniform_asymmetric<3>({granularity::per_row(), rounding::half_up}).quantize(view(zw, 1, 2)).zero_points[0] == 3);
+  CHECK(uniform_asymmetric<3>({granularity::per_row(), rounding::half_even}).quantize(view(zw, 1, 2)).zero_points[0] ==
+        2);
+  CHECK(uniform_asymmetric<3>({granularity::per_row(), rounding::half_away}).quantize(view(zw, 1, 2)).zero_points[0] ==
+        3);
+  CHECK(uniform_asymmetric<3>({granularity::per_row(), rounding::half_up}).quantize(view(zw, 1, 2)).zero_points[0] ==
+        3);
 }
 
 TEST_CASE("asymmetric: saturation to [0, 2^b - 1]", "[uniform][asymmetric][saturation]") {
@@ -214,7 +221,8 @@ TEST_CASE("asymmetric: saturation to [0, 2^b - 1]", "[uniform][asymmetric][satur
   CHECK(uniform_asymmetric<4>().quantize_with_scales(view(w, 1, 8), s, z).codes ==
         std::vector<std::uint8_t>{0, 0, 0, 15, 15, 15, 15, 0});
   const auto w8 = row_of({-3.0f, 252.0f, 253.0f});
-  CHECK(uniform_asymmetric<8>().quantize_with_scales(view(w8, 1, 3), s, z).codes == std::vector<std::uint8_t>{0, 255, 255});
+  CHECK(uniform_asymmetric<8>().quantize_with_scales(view(w8, 1, 3), s, z).codes ==
+        std::vector<std::uint8_t>{0, 255, 255});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,9 +253,11 @@ TEST_CASE("mid-rise: ties on cell boundaries go to the upper level", "[uniform][
 TEST_CASE("mid-rise: saturation at j = -2^(b-1) and 2^(b-1) - 1", "[uniform][midrise][saturation]") {
   const std::vector<float> s{1.0f};
   const auto w = row_of({3.999f, 4.0f, 100.0f, -4.0f, -4.001f, -1e30f});
-  CHECK(uniform_midrise<3>().quantize_with_scales(view(w, 1, 6), s).codes == std::vector<std::int8_t>{3, 3, 3, -4, -4, -4});
+  CHECK(uniform_midrise<3>().quantize_with_scales(view(w, 1, 6), s).codes ==
+        std::vector<std::int8_t>{3, 3, 3, -4, -4, -4});
   const auto w8 = row_of({127.0f, 128.0f, -128.0f, -129.0f});
-  CHECK(uniform_midrise<8>().quantize_with_scales(view(w8, 1, 4), s).codes == std::vector<std::int8_t>{127, 127, -128, -128});
+  CHECK(uniform_midrise<8>().quantize_with_scales(view(w8, 1, 4), s).codes ==
+        std::vector<std::int8_t>{127, 127, -128, -128});
 }
 
 TEST_CASE("mid-rise: the offset code's bit-planes are the ±1 planes, for every j and b", "[uniform][midrise]") {
@@ -332,8 +342,8 @@ TEST_CASE("compile-time and run-time widths give identical results", "[uniform]"
 // Nearest-grid property: every code is the grid point nearest to x (up to the float division's
 // rounding at decision boundaries), for absmax/minmax scales and for clipped scales (so clamping
 // is exercised), at every width.
-TEMPLATE_TEST_CASE_SIG("dequantize(quantize(x)) is the nearest grid point", "[uniform][property]", ((int B), B), 1, 2, 3,
-                       4, 5, 6, 7, 8) {
+TEMPLATE_TEST_CASE_SIG("dequantize(quantize(x)) is the nearest grid point", "[uniform][property]", ((int B), B), 1, 2,
+                       3, 4, 5, 6, 7, 8) {
   BITDIAL_LOG_SEED();
   const std::size_t rows = 16, cols = 96;
   const auto w = varied_matrix(rows, cols, 100 + B);
@@ -460,8 +470,9 @@ TEST_CASE("uniform quantizers reject bad input by name", "[uniform][errors]") {
     CHECK_THROWS_WITH(uniform_midrise<4>().quantize(m), Catch::Contains("(1, 1) = nan"));
     w[4] = -inf_f;
     CHECK_THROWS_WITH(uniform_midrise<4>().quantize(m), Catch::Contains("(1, 1) = -inf"));
-    CHECK_THROWS_WITH(uniform_asymmetric<4>().quantize_with_scales(m, std::vector<float>{1, 1}, std::vector<std::int32_t>{0, 0}),
-                      Catch::Contains("(1, 1) = -inf"));
+    CHECK_THROWS_WITH(
+        uniform_asymmetric<4>().quantize_with_scales(m, std::vector<float>{1, 1}, std::vector<std::int32_t>{0, 0}),
+        Catch::Contains("(1, 1) = -inf"));
   }
   SECTION("empty input") {
     CHECK_THROWS_WITH(uniform_symmetric<4>().quantize({w.data(), 0, 3}), Catch::Contains("shape = 0x3"));
@@ -475,17 +486,21 @@ TEST_CASE("uniform quantizers reject bad input by name", "[uniform][errors]") {
     CHECK_THROWS_WITH(uniform_midrise<4>({granularity::per_group(0)}).quantize(m), Catch::Contains("group = 0"));
   }
   SECTION("bad caller scales and zero points") {
-    CHECK_THROWS_WITH(uniform_symmetric<4>().quantize_with_scales(m, std::vector<float>{1}), Catch::Contains("scales.size() = 1"));
+    CHECK_THROWS_WITH(uniform_symmetric<4>().quantize_with_scales(m, std::vector<float>{1}),
+                      Catch::Contains("scales.size() = 1"));
     CHECK_THROWS_WITH(uniform_symmetric<4>().quantize_with_scales(m, std::vector<float>{1, -1}),
                       Catch::Contains("scales[1] = -1"));
     CHECK_THROWS_WITH(uniform_midrise<4>().quantize_with_scales(m, std::vector<float>{nan_f, 1}),
                       Catch::Contains("scales[0] = nan"));
-    CHECK_THROWS_WITH(uniform_asymmetric<4>().quantize_with_scales(m, std::vector<float>{1, 1}, std::vector<std::int32_t>{0, 16}),
-                      Catch::Contains("zero_points[1] = 16"));
-    CHECK_THROWS_WITH(uniform_asymmetric<4>().quantize_with_scales(m, std::vector<float>{1, 1}, std::vector<std::int32_t>{-1, 0}),
-                      Catch::Contains("zero_points[0] = -1"));
-    CHECK_THROWS_WITH(uniform_asymmetric<4>().quantize_with_scales(m, std::vector<float>{1, 1}, std::vector<std::int32_t>{0}),
-                      Catch::Contains("zero_points.size() = 1"));
+    CHECK_THROWS_WITH(
+        uniform_asymmetric<4>().quantize_with_scales(m, std::vector<float>{1, 1}, std::vector<std::int32_t>{0, 16}),
+        Catch::Contains("zero_points[1] = 16"));
+    CHECK_THROWS_WITH(
+        uniform_asymmetric<4>().quantize_with_scales(m, std::vector<float>{1, 1}, std::vector<std::int32_t>{-1, 0}),
+        Catch::Contains("zero_points[0] = -1"));
+    CHECK_THROWS_WITH(
+        uniform_asymmetric<4>().quantize_with_scales(m, std::vector<float>{1, 1}, std::vector<std::int32_t>{0}),
+        Catch::Contains("zero_points.size() = 1"));
   }
   SECTION("a range whose scale overflows float") {
     const std::vector<float> huge{-3e38f, 3e38f};

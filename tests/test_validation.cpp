@@ -35,9 +35,13 @@ std::vector<named_quantizer> quantizers() {
       {"uniform_asymmetric", [](const_matrix w) { return uniform_asymmetric<4>().quantize(w).dequantize(); }},
       {"uniform_midrise", [](const_matrix w) { return uniform_midrise<3>().quantize(w).dequantize(); }},
       {"mse_scales", [](const_matrix w) { return quantize_mse(uniform_symmetric<4>(), w).dequantize(); }},
-      {"double_rounding", [](const_matrix w) { return double_rounding<8>().dequantize(double_rounding<8>().quantize_master(w), 3); }},
+      {"double_rounding",
+       [](const_matrix w) { return double_rounding<8>().dequantize(double_rounding<8>().quantize_master(w), 3); }},
       {"truncation_ready", [](const_matrix w) { return truncation_ready<8>().quantize(w).dequantize(); }},
-      {"uniform_residual", [](const_matrix w) { return uniform_residual({2, 2}).quantize(w).dequantize(2); }},
+      {"uniform_residual",
+       [](const_matrix w) {
+         return uniform_residual({2, 2}).quantize(w).dequantize(2);
+       }},
       {"residual_binarizer", [](const_matrix w) { return residual_binarizer(2).quantize(w).dequantize(2); }},
       {"bitnet_ternary", [](const_matrix w) { return bitnet_ternary().quantize(w).dequantize(); }},
       {"twn_ternary", [](const_matrix w) { return twn_ternary().quantize(w).dequantize(); }},
@@ -70,7 +74,8 @@ TEST_CASE("quantizers: empty, null, stride, NaN and ±Inf inputs are rejected by
     CHECK_THROWS_WITH(q.run(const_matrix(w.data(), 0, 128)), Contains(q.name) && Contains("shape = 0x128"));
     CHECK_THROWS_WITH(q.run(const_matrix(w.data(), 2, 0)), Contains("shape = 2x0"));
     CHECK_THROWS_WITH(q.run(const_matrix(nullptr, 2, 128)), Contains(".data = null"));
-    CHECK_THROWS_WITH(q.run(const_matrix(w.data(), 2, 128, 64)), Contains(".stride = 64") && Contains("less than cols = 128"));
+    CHECK_THROWS_WITH(q.run(const_matrix(w.data(), 2, 128, 64)),
+                      Contains(".stride = 64") && Contains("less than cols = 128"));
     for (float bad : {nan_f, inf_f, -inf_f}) {
       auto v = w;
       v[128 + 7] = bad;
@@ -98,7 +103,8 @@ TEST_CASE("quantizers: group sizes and widths are checked at the boundary", "[va
   CHECK_THROWS_WITH(uniform_symmetric<4>().quantize_with_scales(W, scales), Contains("scales[1] = nan"));
   const auto neg = std::vector<float>{1.0f, -2.0f};
   CHECK_THROWS_WITH(uniform_symmetric<4>().quantize_with_scales(W, neg), Contains("scales[1] = -2"));
-  CHECK_THROWS_WITH(uniform_symmetric<4>().quantize_with_scales(W, std::vector<float>{1.0f}), Contains("scales.size() = 1"));
+  CHECK_THROWS_WITH(uniform_symmetric<4>().quantize_with_scales(W, std::vector<float>{1.0f}),
+                    Contains("scales.size() = 1"));
 }
 
 TEST_CASE("quantizers: denormal weights give finite values within the group's magnitude", "[validation][quant]") {
@@ -123,12 +129,14 @@ TEST_CASE("quantizers: denormal weights give finite values within the group's ma
   }
 }
 
-TEST_CASE("a stored master rejects scales that are NaN, negative, infinite or overflow when served", "[validation][format]") {
+TEST_CASE("a stored master rejects scales that are NaN, negative, infinite or overflow when served",
+          "[validation][format]") {
   auto m = small_master();
   CHECK_NOTHROW(bit_plane_stack::pack(m));
   for (float bad : {nan_f, inf_f, -1.0f}) {
     m.scales[1] = bad;
-    CHECK_THROWS_WITH(bit_plane_stack::pack(m), Contains("bit_plane_stack::pack: scales[1] = ") && Contains("finite and >= 0"));
+    CHECK_THROWS_WITH(bit_plane_stack::pack(m),
+                      Contains("bit_plane_stack::pack: scales[1] = ") && Contains("finite and >= 0"));
   }
   // s·2^(B−1) must be finite: a signed 8-bit master serves −2^7·s at width 1 (q_b = −1, k = 7).
   m.scales[1] = max_f / 128.0f;
@@ -177,15 +185,15 @@ TEST_CASE("files: empty stacks, null data, bad scales and zero points are reject
   const auto s = bit_plane_stack::pack(small_master());
   aligned_buffer planes(s.bytes().size());
   std::memcpy(planes.data(), s.bytes().data(), planes.size());
-  CHECK_THROWS_WITH(bit_plane_stack::from_parts(2, 32, 8, true, granularity::per_row(), {0.5f, nan_f}, {},
-                                                aligned_buffer(planes)),
-                    Contains("from_parts: scales[1] = nan"));
+  CHECK_THROWS_WITH(
+      bit_plane_stack::from_parts(2, 32, 8, true, granularity::per_row(), {0.5f, nan_f}, {}, aligned_buffer(planes)),
+      Contains("from_parts: scales[1] = nan"));
   CHECK_THROWS_WITH(bit_plane_stack::from_parts(2, 32, 8, true, granularity::per_row(), {0.5f, 1.0f}, {3, 256},
                                                 aligned_buffer(planes)),
                     Contains("from_parts: zero_points[1] = 256"));
-  CHECK_THROWS_WITH(bit_plane_stack::from_parts(2, 32, 8, true, granularity::per_row(), {0.5f, 1.0f}, {},
-                                                aligned_buffer(64)),
-                    Contains("plane bytes = 64"));
+  CHECK_THROWS_WITH(
+      bit_plane_stack::from_parts(2, 32, 8, true, granularity::per_row(), {0.5f, 1.0f}, {}, aligned_buffer(64)),
+      Contains("plane bytes = 64"));
 }
 
 TEST_CASE("views, shards and elastic weights validate widths, rules and row ranges", "[validation][select]") {
@@ -195,7 +203,8 @@ TEST_CASE("views, shards and elastic weights validate widths, rules and row rang
   CHECK_THROWS_WITH(view(bit_plane_stack{}, 4), Contains("the stack is empty"));
   quantized_matrix<std::uint8_t> u{1, 16, 4, granularity::per_row(), std::vector<std::uint8_t>(16, 3), {1.0f}, {}};
   const auto us = bit_plane_stack::pack(u);
-  CHECK_THROWS_WITH(view(us, 2, serve_rule::round_half_up), Contains("rule = round_half_up") && Contains("signed master"));
+  CHECK_THROWS_WITH(view(us, 2, serve_rule::round_half_up),
+                    Contains("rule = round_half_up") && Contains("signed master"));
   CHECK_THROWS_WITH(view(us, 5), Contains("bits = 5") && Contains("1..4"));
   const auto v = view(s, 4);
   CHECK_THROWS_WITH(shard(v, 1, 1), Contains("rows = [1, 1)"));
@@ -253,17 +262,21 @@ TEST_CASE("the router rejects bad counts, thresholds and non-finite tokens", "[v
   CHECK_THROWS_WITH(r.route_all(const_matrix(t.data(), 1, 4)), Contains("token[2] = inf"));
   CHECK_THROWS_WITH(r.route_all(const_matrix(t.data(), 0, 4)), Contains("tokens shape = 0x4"));
   auto calib = sample();
-  CHECK_THROWS_WITH(statistic_router::calibrate(const_matrix(calib.data(), 2, 128), 1, 4, 5.0), Contains("target_average = 5"));
+  CHECK_THROWS_WITH(statistic_router::calibrate(const_matrix(calib.data(), 2, 128), 1, 4, 5.0),
+                    Contains("target_average = 5"));
   calib[9] = nan_f;
-  CHECK_THROWS_WITH(statistic_router::calibrate(const_matrix(calib.data(), 2, 128), 1, 4, 2.0), Contains("tokens(0, 9) = nan"));
+  CHECK_THROWS_WITH(statistic_router::calibrate(const_matrix(calib.data(), 2, 128), 1, 4, 2.0),
+                    Contains("tokens(0, 9) = nan"));
 }
 
 TEST_CASE("the cross-width report checks tokens and its outlier factor", "[validation][select]") {
   const elastic_weight ew(bit_plane_stack::pack(small_master()), serve_rule::round_half_up);
   auto x = test::normal(64, 5);
-  CHECK_THROWS_WITH(cross_width_report(ew, const_matrix(x.data(), 4, 16)), Contains("tokens.cols = 16") && Contains("K = 32"));
+  CHECK_THROWS_WITH(cross_width_report(ew, const_matrix(x.data(), 4, 16)),
+                    Contains("tokens.cols = 16") && Contains("K = 32"));
   CHECK_THROWS_WITH(cross_width_report(ew, const_matrix(x.data(), 2, 32), 0.0), Contains("outlier_factor = 0"));
-  CHECK_THROWS_WITH(cross_width_report(ew, const_matrix(x.data(), 2, 32), std::nan("")), Contains("outlier_factor = nan"));
+  CHECK_THROWS_WITH(cross_width_report(ew, const_matrix(x.data(), 2, 32), std::nan("")),
+                    Contains("outlier_factor = nan"));
   CHECK_THROWS_WITH(cross_width_report(ew, const_matrix(x.data(), 0, 32)), Contains("tokens shape = 0x32"));
   x[33] = -inf_f;
   CHECK_THROWS_WITH(cross_width_report(ew, const_matrix(x.data(), 2, 32)), Contains("(1, 1) = -inf"));
@@ -310,8 +323,10 @@ TEST_CASE("kernel front doors: views, activations, outputs, row ranges and scale
   std::vector<float> xf(3 * 32, 0.25f);
   xf[40] = nan_f;
   CHECK_THROWS_WITH(gemm(v, const_matrix(xf.data(), 3, 32), Y), Contains("activations(1, 8) = nan"));
-  CHECK_THROWS_WITH(gemv(v, std::span<const float>(xf.data(), 32), std::span<float>(y.data(), 3)), Contains("y.size() = 3"));
-  CHECK_THROWS_WITH(gemv(v, std::span<const float>(xf.data(), 16), std::span<float>(y.data(), 2)), Contains("activations.cols = 16"));
+  CHECK_THROWS_WITH(gemv(v, std::span<const float>(xf.data(), 32), std::span<float>(y.data(), 3)),
+                    Contains("y.size() = 3"));
+  CHECK_THROWS_WITH(gemv(v, std::span<const float>(xf.data(), 16), std::span<float>(y.data(), 2)),
+                    Contains("activations.cols = 16"));
   CHECK_THROWS_WITH(gemv(v, std::span<const float>(), std::span<float>(y.data(), 2)), Contains("shape = 1x0"));
 }
 

@@ -36,12 +36,13 @@ class input_rows {
   template <class Derived>
   explicit input_rows(const Eigen::DenseBase<Derived>& m) {
     using traits = Eigen::internal::traits<Derived>;
-    constexpr bool direct = (traits::Flags & Eigen::DirectAccessBit) != 0 &&
-                            std::is_same_v<typename Derived::Scalar, float>;
+    constexpr bool direct =
+        (traits::Flags & Eigen::DirectAccessBit) != 0 && std::is_same_v<typename Derived::Scalar, float>;
     if constexpr (direct) {
       const Derived& d = m.derived();
       const auto rows = static_cast<std::size_t>(d.rows()), cols = static_cast<std::size_t>(d.cols());
-      const auto row_stride = static_cast<std::size_t>(d.rowStride()), col_stride = static_cast<std::size_t>(d.colStride());
+      const auto row_stride = static_cast<std::size_t>(d.rowStride()),
+                 col_stride = static_cast<std::size_t>(d.colStride());
       if ((col_stride == 1 || cols <= 1) && (rows <= 1 || row_stride >= cols)) {
         view_ = const_matrix(d.data(), rows, cols, rows <= 1 ? cols : row_stride);
         return;
@@ -107,8 +108,9 @@ inline void check_gemm_shapes(const plane_view& w, const Eigen::Ref<const Eigen:
   BITDIAL_REQUIRE(X.rows() == static_cast<Eigen::Index>(w.cols()), where, ": X.rows() = ", X.rows(),
                   ": must equal the weight K = ", w.cols(), " (X is K x tokens)");
   BITDIAL_REQUIRE(X.cols() > 0, where, ": X.cols() = 0: no tokens");
-  BITDIAL_REQUIRE(Y.rows() == static_cast<Eigen::Index>(w.rows()) && Y.cols() == X.cols(), where, ": Y shape = ",
-                  Y.rows(), "x", Y.cols(), ": expected ", w.rows(), "x", X.cols(), " (weight rows x tokens)");
+  BITDIAL_REQUIRE(Y.rows() == static_cast<Eigen::Index>(w.rows()) && Y.cols() == X.cols(), where,
+                  ": Y shape = ", Y.rows(), "x", Y.cols(), ": expected ", w.rows(), "x", X.cols(),
+                  " (weight rows x tokens)");
 }
 
 /// Column-major K × N with outer stride s ≥ K ≡ row-major N × K with row stride s.
@@ -117,8 +119,9 @@ inline const_matrix tokens_of(const Eigen::Ref<const Eigen::MatrixXf>& X) {
                       X.cols() == 1 ? static_cast<std::size_t>(X.rows()) : static_cast<std::size_t>(X.outerStride()));
 }
 inline matrix_view<float> outputs_of(Eigen::Ref<Eigen::MatrixXf>& Y) {
-  return matrix_view<float>(Y.data(), static_cast<std::size_t>(Y.cols()), static_cast<std::size_t>(Y.rows()),
-                            Y.cols() == 1 ? static_cast<std::size_t>(Y.rows()) : static_cast<std::size_t>(Y.outerStride()));
+  return matrix_view<float>(
+      Y.data(), static_cast<std::size_t>(Y.cols()), static_cast<std::size_t>(Y.rows()),
+      Y.cols() == 1 ? static_cast<std::size_t>(Y.rows()) : static_cast<std::size_t>(Y.outerStride()));
 }
 
 }  // namespace detail

@@ -59,7 +59,7 @@ struct rng {
 
 }  // namespace bitdial::fuzz
 
-#define FUZZ_CHECK(cond)                                                    \
-  do {                                                                      \
-    if (!(cond)) ::bitdial::fuzz::fail(#cond, __FILE__, __LINE__);          \
+#define FUZZ_CHECK(cond)                                           \
+  do {                                                             \
+    if (!(cond)) ::bitdial::fuzz::fail(#cond, __FILE__, __LINE__); \
   } while (0)

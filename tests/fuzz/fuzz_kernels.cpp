@@ -37,10 +37,18 @@ bit_plane_stack make_stack(fuzz::input& in, fuzz::rng& gen, std::size_t M, std::
   for (std::size_t i = 0; i < m.codes.size(); ++i) {
     std::int32_t v;
     switch (pattern) {
-      case 0: v = static_cast<std::int32_t>(gen.next() % std::uint64_t(span)); break;
-      case 1: v = (gen.next() & 1) ? span - 1 : 0; break;
-      case 2: v = 0; break;  // every code at the minimum (−2^(B−1) for signed masters)
-      default: v = static_cast<std::int32_t>(i % std::size_t(span)); break;
+      case 0:
+        v = static_cast<std::int32_t>(gen.next() % std::uint64_t(span));
+        break;
+      case 1:
+        v = (gen.next() & 1) ? span - 1 : 0;
+        break;
+      case 2:
+        v = 0;
+        break;  // every code at the minimum (−2^(B−1) for signed masters)
+      default:
+        v = static_cast<std::int32_t>(i % std::size_t(span));
+        break;
     }
     m.codes[i] = static_cast<Code>(lo + v);
   }
@@ -52,7 +60,8 @@ bit_plane_stack make_stack(fuzz::input& in, fuzz::rng& gen, std::size_t M, std::
     return bit_plane_stack::pack(m);
   } else {
     if (in.flag())
-      for (std::size_t i = 0; i < ns; ++i) m.zero_points.push_back(static_cast<std::int32_t>(gen.next() % std::uint64_t(span)));
+      for (std::size_t i = 0; i < ns; ++i)
+        m.zero_points.push_back(static_cast<std::int32_t>(gen.next() % std::uint64_t(span)));
     const std::int32_t offset2 = in.flag() ? -(span - 1) : 0;  // mid-rise grids
     return bit_plane_stack::pack(m, offset2);
   }
@@ -71,8 +80,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool sgn = in.flag();
   granularity g;
   switch (in.byte() % 3) {
-    case 0: g = granularity::per_tensor(); break;
-    case 1: g = granularity::per_row(); break;
+    case 0:
+      g = granularity::per_tensor();
+      break;
+    case 1:
+      g = granularity::per_row();
+      break;
     default: {
       std::size_t gs = in.byte() % 2 ? 16 * in.range(1, 16) : in.range(1, K);
       gs = std::min(gs, K);
@@ -80,7 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       g = granularity::per_group(gs);
     }
   }
-  const bit_plane_stack s = sgn ? make_stack<std::int8_t>(in, gen, M, K, B, g) : make_stack<std::uint8_t>(in, gen, M, K, B, g);
+  const bit_plane_stack s =
+      sgn ? make_stack<std::int8_t>(in, gen, M, K, B, g) : make_stack<std::uint8_t>(in, gen, M, K, B, g);
 
   const int b = static_cast<int>(in.range(1, static_cast<std::size_t>(B)));
   const serve_rule rule = sgn ? static_cast<serve_rule>(in.byte() % 3) : serve_rule::truncate;
@@ -95,13 +109,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<std::int8_t> xq(N * K);
   const int xpattern = in.byte() % 4;
   for (std::size_t i = 0; i < xq.size(); ++i)
-    xq[i] = static_cast<std::int8_t>(xpattern == 0 ? -128 : xpattern == 1 ? ((gen.next() & 1) ? 127 : -128)
-                                                                          : static_cast<int>(gen.next() & 0xFF) - 128);
+    xq[i] = static_cast<std::int8_t>(xpattern == 0   ? -128
+                                     : xpattern == 1 ? ((gen.next() & 1) ? 127 : -128)
+                                                     : static_cast<int>(gen.next() & 0xFF) - 128);
   std::vector<float> xs(N);
   for (auto& x : xs) x = in.byte() % 16 == 0 ? 0.0f : static_cast<float>(1 + gen.next() % 1024) / 512.0f;
   std::vector<float> bias;
   if (in.flag())
-    for (std::size_t r = 0; r < s.rows(); ++r) bias.push_back(static_cast<float>(static_cast<int>(gen.next() % 2001) - 1000) / 8.0f);
+    for (std::size_t r = 0; r < s.rows(); ++r)
+      bias.push_back(static_cast<float>(static_cast<int>(gen.next() % 2001) - 1000) / 8.0f);
   gemm_params p;
   p.bias = bias.empty() ? nullptr : bias.data();
   if (in.flag()) {

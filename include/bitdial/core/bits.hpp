@@ -17,8 +17,7 @@ inline constexpr int max_bits = 8;
 namespace detail {
 
 inline int checked_bits(int bits, const char* where, const char* name = "bits") {
-  BITDIAL_REQUIRE(bits >= 1 && bits <= max_bits, where, ": ", name, " = ", bits,
-                  ": must be in 1..8");
+  BITDIAL_REQUIRE(bits >= 1 && bits <= max_bits, where, ": ", name, " = ", bits, ": must be in 1..8");
   return bits;
 }
 

@@ -34,8 +34,8 @@ template <class... Parts>
 }  // namespace bitdial
 
 /// BITDIAL_REQUIRE(cond, "function", ": ", "arg = ", value, ": reason") — throws bitdial::error.
-#define BITDIAL_REQUIRE(cond, ...)             \
-  do {                                         \
+#define BITDIAL_REQUIRE(cond, ...)                     \
+  do {                                                 \
     if (!(cond)) ::bitdial::detail::fail(__VA_ARGS__); \
   } while (0)
 

@@ -23,8 +23,7 @@ struct matrix_view {
 
   constexpr matrix_view() = default;
   constexpr matrix_view(T* d, std::size_t r, std::size_t c) : data(d), rows(r), cols(c), stride(c) {}
-  constexpr matrix_view(T* d, std::size_t r, std::size_t c, std::size_t s)
-      : data(d), rows(r), cols(c), stride(s) {}
+  constexpr matrix_view(T* d, std::size_t r, std::size_t c, std::size_t s) : data(d), rows(r), cols(c), stride(s) {}
   /// Implicit T -> const T.
   template <class U, class = std::enable_if_t<std::is_same_v<const U, T> && !std::is_same_v<U, T>>>
   constexpr matrix_view(const matrix_view<U>& o) : data(o.data), rows(o.rows), cols(o.cols), stride(o.stride) {}
@@ -41,17 +40,15 @@ namespace detail {
 
 /// Multiplies sizes, failing cleanly instead of wrapping.
 inline std::size_t checked_mul(std::size_t a, std::size_t b, const char* where, const char* what) {
-  BITDIAL_REQUIRE(b == 0 || a <= std::numeric_limits<std::size_t>::max() / b, where, ": ", what,
-                  " = ", a, " x ", b, ": size overflows");
+  BITDIAL_REQUIRE(b == 0 || a <= std::numeric_limits<std::size_t>::max() / b, where, ": ", what, " = ", a, " x ", b,
+                  ": size overflows");
   return a * b;
 }
 
 inline void check_view(const_matrix m, const char* where, const char* name) {
-  BITDIAL_REQUIRE(m.rows > 0 && m.cols > 0, where, ": ", name, " shape = ", m.rows, "x", m.cols,
-                  ": must not be empty");
+  BITDIAL_REQUIRE(m.rows > 0 && m.cols > 0, where, ": ", name, " shape = ", m.rows, "x", m.cols, ": must not be empty");
   BITDIAL_REQUIRE(m.data != nullptr, where, ": ", name, ".data = null");
-  BITDIAL_REQUIRE(m.stride >= m.cols, where, ": ", name, ".stride = ", m.stride, ": less than cols = ",
-                  m.cols);
+  BITDIAL_REQUIRE(m.stride >= m.cols, where, ": ", name, ".stride = ", m.stride, ": less than cols = ", m.cols);
   checked_mul(m.rows, m.stride, where, name);
 }
 
@@ -76,8 +73,7 @@ inline void check_finite(const_matrix m, const char* where, const char* name) {
   if (ok) return;
   for (std::size_t r = 0; r < m.rows; ++r)
     for (std::size_t c = 0; c < m.cols; ++c)
-      BITDIAL_REQUIRE(std::isfinite(m(r, c)), where, ": ", name, "(", r, ", ", c, ") = ", m(r, c),
-                      ": must be finite");
+      BITDIAL_REQUIRE(std::isfinite(m(r, c)), where, ": ", name, "(", r, ", ", c, ") = ", m(r, c), ": must be finite");
 }
 
 inline void check_finite(std::span<const float> v, const char* where, const char* name) {
@@ -102,9 +98,7 @@ struct granularity {
   static constexpr granularity per_group(std::size_t g) noexcept { return {kind::per_group, g}; }
 
   /// Elements of one row that share a scale, given the row length.
-  constexpr std::size_t group_len(std::size_t cols) const noexcept {
-    return k == kind::per_group ? group : cols;
-  }
+  constexpr std::size_t group_len(std::size_t cols) const noexcept { return k == kind::per_group ? group : cols; }
   constexpr std::size_t groups_per_row(std::size_t cols) const noexcept {
     return k == kind::per_group ? cols / group : 1;
   }
@@ -114,9 +108,12 @@ struct granularity {
   /// Index of the scale that element (r, c) uses.
   constexpr std::size_t index(std::size_t r, std::size_t c, std::size_t cols) const noexcept {
     switch (k) {
-      case kind::per_tensor: return 0;
-      case kind::per_row: return r;
-      case kind::per_group: return r * (cols / group) + c / group;
+      case kind::per_tensor:
+        return 0;
+      case kind::per_row:
+        return r;
+      case kind::per_group:
+        return r * (cols / group) + c / group;
     }
     return 0;
   }

@@ -18,9 +18,12 @@ enum class rounding : std::uint8_t { half_even, half_away, half_up };
 
 inline const char* to_string(rounding r) noexcept {
   switch (r) {
-    case rounding::half_even: return "half_even";
-    case rounding::half_away: return "half_away";
-    case rounding::half_up: return "half_up";
+    case rounding::half_even:
+      return "half_even";
+    case rounding::half_away:
+      return "half_away";
+    case rounding::half_up:
+      return "half_up";
   }
   return "?";
 }
@@ -37,9 +40,12 @@ inline double round_half_up(double x) noexcept { return std::floor(x + 0.5); }
 
 inline double round_with(rounding r, double x) noexcept {
   switch (r) {
-    case rounding::half_even: return round_half_even(x);
-    case rounding::half_away: return round_half_away(x);
-    case rounding::half_up: return round_half_up(x);
+    case rounding::half_even:
+      return round_half_even(x);
+    case rounding::half_away:
+      return round_half_away(x);
+    case rounding::half_up:
+      return round_half_up(x);
   }
   return round_half_even(x);
 }
@@ -50,15 +56,18 @@ inline double round_with(rounding r, double x) noexcept {
 ///   half_away: ties go away from zero
 constexpr std::int32_t shift_round(std::int32_t q, int k, rounding r) noexcept {
   if (k == 0) return q;
-  const std::int32_t floor_q = q >> k;  // arithmetic shift = floor division by 2^k
+  const std::int32_t floor_q = q >> k;                            // arithmetic shift = floor division by 2^k
   const std::int32_t rem = q - floor_q * (std::int32_t{1} << k);  // in [0, 2^k)
   const std::int32_t half = std::int32_t{1} << (k - 1);
   if (rem > half) return floor_q + 1;
   if (rem < half) return floor_q;
   switch (r) {
-    case rounding::half_up: return floor_q + 1;
-    case rounding::half_even: return (floor_q & 1) ? floor_q + 1 : floor_q;
-    case rounding::half_away: return q < 0 ? floor_q : floor_q + 1;
+    case rounding::half_up:
+      return floor_q + 1;
+    case rounding::half_even:
+      return (floor_q & 1) ? floor_q + 1 : floor_q;
+    case rounding::half_away:
+      return q < 0 ? floor_q : floor_q + 1;
   }
   return floor_q + 1;
 }

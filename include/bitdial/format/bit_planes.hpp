@@ -99,8 +99,8 @@ constexpr std::uint32_t spread_nibble(std::uint32_t nib) noexcept {
 inline void check_stack_params(std::span<const float> scales, std::span<const std::int32_t> zero_points, int bits,
                                bool is_signed, std::int32_t code_offset2, const char* where) {
   for (std::size_t i = 0; i < zero_points.size(); ++i)
-    BITDIAL_REQUIRE(zero_points[i] >= 0 && zero_points[i] <= unsigned_max(bits), where, ": zero_points[", i, "] = ",
-                    zero_points[i], ": outside the ", bits, "-bit code range [0, ", unsigned_max(bits), "]");
+    BITDIAL_REQUIRE(zero_points[i] >= 0 && zero_points[i] <= unsigned_max(bits), where, ": zero_points[", i,
+                    "] = ", zero_points[i], ": outside the ", bits, "-bit code range [0, ", unsigned_max(bits), "]");
   const double max_z = zero_points.empty() ? 0.0 : double(unsigned_max(bits));
   const double bound = std::ldexp(1.0, is_signed ? bits - 1 : bits) + std::fabs(double(code_offset2)) / 2 + max_z;
   for (std::size_t i = 0; i < scales.size(); ++i) {
@@ -135,8 +135,9 @@ class bit_plane_stack {
   /// Rebuilds the master exactly (Code must match signedness).
   template <class Code>
   quantized_matrix<Code> unpack() const {
-    BITDIAL_REQUIRE(std::is_signed_v<Code> == signed_, "bit_plane_stack::unpack: Code signedness = ",
-                    std::is_signed_v<Code> ? "signed" : "unsigned", ": does not match the stored master");
+    BITDIAL_REQUIRE(std::is_signed_v<Code> == signed_,
+                    "bit_plane_stack::unpack: Code signedness = ", std::is_signed_v<Code> ? "signed" : "unsigned",
+                    ": does not match the stored master");
     quantized_matrix<Code> m;
     m.rows = geo_.rows;
     m.cols = geo_.cols;
@@ -208,12 +209,13 @@ class bit_plane_stack {
     bit_plane_stack s;
     BITDIAL_REQUIRE(code_offset2 == 0 || !is_signed, "bit_plane_stack::from_parts: code_offset2 = ", code_offset2,
                     ": only unsigned masters carry a code offset");
-    BITDIAL_REQUIRE(code_offset2 >= -512 && code_offset2 <= 512, "bit_plane_stack::from_parts: code_offset2 = ",
-                    code_offset2, ": must be in [-512, 512]");
+    BITDIAL_REQUIRE(code_offset2 >= -512 && code_offset2 <= 512,
+                    "bit_plane_stack::from_parts: code_offset2 = ", code_offset2, ": must be in [-512, 512]");
     s.code_offset2_ = code_offset2;
     s.init_geometry(rows, cols, bits, is_signed, gran, "bit_plane_stack::from_parts");
-    BITDIAL_REQUIRE(scales.size() == gran.count(rows, cols), "bit_plane_stack::from_parts: scales.size() = ", scales.size(),
-                    ": expected ", gran.count(rows, cols));
+    BITDIAL_REQUIRE(scales.size() == gran.count(rows, cols),
+                    "bit_plane_stack::from_parts: scales.size() = ", scales.size(), ": expected ",
+                    gran.count(rows, cols));
     BITDIAL_REQUIRE(zero_points.empty() || zero_points.size() == scales.size(),
                     "bit_plane_stack::from_parts: zero_points.size() = ", zero_points.size(), ": expected 0 or ",
                     scales.size());
@@ -230,7 +232,8 @@ class bit_plane_stack {
   }
 
  private:
-  void init_geometry(std::size_t rows, std::size_t cols, int bits, bool is_signed, granularity gran, const char* where) {
+  void init_geometry(std::size_t rows, std::size_t cols, int bits, bool is_signed, granularity gran,
+                     const char* where) {
     BITDIAL_REQUIRE(rows > 0 && cols > 0, where, ": shape = ", rows, "x", cols, ": must not be empty");
     detail::checked_bits(bits, where, "master bits");
     gran.validate(cols, where);
@@ -253,8 +256,8 @@ class bit_plane_stack {
                     m.rows * m.cols);
     BITDIAL_REQUIRE(m.scales.size() == m.gran.count(m.rows, m.cols), where, ": scales.size() = ", m.scales.size(),
                     ": expected ", m.gran.count(m.rows, m.cols));
-    BITDIAL_REQUIRE(m.zero_points.empty() || m.zero_points.size() == m.scales.size(), where, ": zero_points.size() = ",
-                    m.zero_points.size(), ": expected 0 or ", m.scales.size());
+    BITDIAL_REQUIRE(m.zero_points.empty() || m.zero_points.size() == m.scales.size(), where,
+                    ": zero_points.size() = ", m.zero_points.size(), ": expected 0 or ", m.scales.size());
     detail::check_stack_params(m.scales, m.zero_points, m.bits, is_signed, code_offset2, where);
     const std::int32_t lo = is_signed ? signed_min(m.bits) : 0;
     const std::int32_t hi = is_signed ? signed_max(m.bits) : unsigned_max(m.bits);
@@ -279,7 +282,8 @@ class bit_plane_stack {
             std::uint32_t w = 0;
             for (std::size_t j = 0; j < 4; ++j) {
               const std::size_t c = t * tile32x16::k_per_tile + 4 * grp + j;
-              if (c < m.cols) w |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(m.codes[r * m.cols + c])) << (8 * j);
+              if (c < m.cols)
+                w |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(m.codes[r * m.cols + c])) << (8 * j);
             }
             w &= mask;
             if (w == 0) continue;
@@ -341,7 +345,8 @@ class bit_plane_stack {
     if (glen % 4 != 0) {
       for (std::size_t r = 0; r < geo_.rows; ++r)
         for (std::size_t c = 0; c < geo_.cols; ++c) {
-          const std::uint32_t u = static_cast<std::uint32_t>(code(r, c)) & static_cast<std::uint32_t>(unsigned_max(bits_));
+          const std::uint32_t u =
+              static_cast<std::uint32_t>(code(r, c)) & static_cast<std::uint32_t>(unsigned_max(bits_));
           std::uint32_t* o = &ones_[(r * groups_per_row_ + c / glen) * static_cast<std::size_t>(bits_)];
           for (int i = 0; i < bits_; ++i) o[i] += (u >> i) & 1u;
         }
@@ -375,7 +380,7 @@ class bit_plane_stack {
   std::vector<float> scales_;
   std::vector<std::int32_t> zero_points_;
   aligned_buffer planes_;
-  std::vector<std::uint32_t> ones_;  // [row][group][plane]
+  std::vector<std::uint32_t> ones_;              // [row][group][plane]
   std::vector<float> block_scales_;              // [row block][group][32 rows]
   std::vector<std::int32_t> block_zero_points_;  // same order; empty without zero points
 };

@@ -56,8 +56,19 @@ namespace bitdial {
 
 /// Metadata value types of GGUF.
 enum class gguf_type : std::uint32_t {
-  uint8 = 0, int8 = 1, uint16 = 2, int16 = 3, uint32 = 4, int32 = 5, float32 = 6, boolean = 7,
-  string = 8, array = 9, uint64 = 10, int64 = 11, float64 = 12
+  uint8 = 0,
+  int8 = 1,
+  uint16 = 2,
+  int16 = 3,
+  uint32 = 4,
+  int32 = 5,
+  float32 = 6,
+  boolean = 7,
+  string = 8,
+  array = 9,
+  uint64 = 10,
+  int64 = 11,
+  float64 = 12
 };
 
 /// ggml tensor types this reader loads (the enum holds any number a file carries).
@@ -68,10 +79,14 @@ inline constexpr std::size_t q8_0_block_bytes = 34;  // fp16 d + 32 int8
 
 inline const char* to_string(ggml_type t) noexcept {
   switch (t) {
-    case ggml_type::f32: return "F32";
-    case ggml_type::f16: return "F16";
-    case ggml_type::q8_0: return "Q8_0";
-    case ggml_type::bf16: return "BF16";
+    case ggml_type::f32:
+      return "F32";
+    case ggml_type::f16:
+      return "F16";
+    case ggml_type::q8_0:
+      return "Q8_0";
+    case ggml_type::bf16:
+      return "BF16";
   }
   return "unsupported";
 }
@@ -112,11 +127,23 @@ inline constexpr std::uint32_t gguf_max_alignment = 1u << 30;
 /// Bytes of one fixed-size metadata value (0 for string / array).
 constexpr std::uint64_t gguf_scalar_size(gguf_type t) noexcept {
   switch (t) {
-    case gguf_type::uint8: case gguf_type::int8: case gguf_type::boolean: return 1;
-    case gguf_type::uint16: case gguf_type::int16: return 2;
-    case gguf_type::uint32: case gguf_type::int32: case gguf_type::float32: return 4;
-    case gguf_type::uint64: case gguf_type::int64: case gguf_type::float64: return 8;
-    default: return 0;
+    case gguf_type::uint8:
+    case gguf_type::int8:
+    case gguf_type::boolean:
+      return 1;
+    case gguf_type::uint16:
+    case gguf_type::int16:
+      return 2;
+    case gguf_type::uint32:
+    case gguf_type::int32:
+    case gguf_type::float32:
+      return 4;
+    case gguf_type::uint64:
+    case gguf_type::int64:
+    case gguf_type::float64:
+      return 8;
+    default:
+      return 0;
   }
 }
 /// Smallest encoding of one value of type t (a string: its length; an array: type and count).
@@ -143,8 +170,8 @@ class gguf_cursor {
   std::string string(const char* field, std::uint64_t limit) {
     const auto n = get<std::uint64_t>(field);
     need(std::min(n, limit + 1), field);  // a length past the end reads as truncation, not as absurd
-    BITDIAL_REQUIRE(n <= limit, where_, ": ", field, " length = ", n, " at offset ", pos_ - 8, ": absurd (limit ", limit,
-                    ")");
+    BITDIAL_REQUIRE(n <= limit, where_, ": ", field, " length = ", n, " at offset ", pos_ - 8, ": absurd (limit ",
+                    limit, ")");
     fetch(n, field);
     std::string s(reinterpret_cast<const char*>(buf_.data() + (pos_ - buf_start_)), static_cast<std::size_t>(n));
     pos_ += n;
@@ -182,7 +209,9 @@ class gguf_cursor {
 class gguf_file {
  public:
   static gguf_file open(const std::string& path) { return parse(byte_source::from_file(path, "gguf_file::open")); }
-  static gguf_file from_bytes(const std::uint8_t* data, std::size_t n) { return parse(byte_source::from_memory(data, n)); }
+  static gguf_file from_bytes(const std::uint8_t* data, std::size_t n) {
+    return parse(byte_source::from_memory(data, n));
+  }
 
   static gguf_file parse(byte_source src) {
     constexpr const char* where = "gguf_file::open";
@@ -192,8 +221,9 @@ class gguf_file {
     const auto magic = c.get<std::uint32_t>("magic");
     BITDIAL_REQUIRE(magic == 0x46554747u, where, ": magic = 0x", hex(magic), ": not a GGUF file (expected \"GGUF\")");
     f.version_ = c.get<std::uint32_t>("version");
-    BITDIAL_REQUIRE(f.version_ == 2 || f.version_ == 3, where, ": version = ", f.version_,
-                    f.version_ == 1 ? ": GGUF v1 (32-bit counts) is not supported" : ": unsupported version (reads 2 and 3)");
+    BITDIAL_REQUIRE(
+        f.version_ == 2 || f.version_ == 3, where, ": version = ", f.version_,
+        f.version_ == 1 ? ": GGUF v1 (32-bit counts) is not supported" : ": unsupported version (reads 2 and 3)");
     const auto n_tensors = c.get<std::uint64_t>("tensor count");
     const auto n_kv = c.get<std::uint64_t>("metadata kv count");
     // Each metadata entry needs >= 13 bytes (key length, type, 1-byte value), each tensor info
@@ -231,8 +261,8 @@ class gguf_file {
                       ": must be in 1..4");
       for (std::uint32_t d = 0; d < n_dims; ++d) {
         t.ne.push_back(c.get<std::uint64_t>("dimension"));
-        BITDIAL_REQUIRE(t.ne.back() <= std::uint64_t{INT64_MAX}, where, ": tensor '", t.name, "': ne[", d, "] = ",
-                        t.ne.back(), ": absurd dimension (above INT64_MAX)");
+        BITDIAL_REQUIRE(t.ne.back() <= std::uint64_t{INT64_MAX}, where, ": tensor '", t.name, "': ne[", d,
+                        "] = ", t.ne.back(), ": absurd dimension (above INT64_MAX)");
       }
       const std::uint64_t count = detail::checked_product(t.ne, where, "tensor '" + t.name + "'");
       t.type = static_cast<ggml_type>(c.get<std::uint32_t>("tensor type"));
@@ -246,8 +276,8 @@ class gguf_file {
                           "': shape = ", detail::shape_string(t.ne), ": byte size overflows 64 bits (absurd shape)");
         } else {
           const std::uint64_t size = t.type == ggml_type::f32 ? 4 : 2;
-          BITDIAL_REQUIRE(count <= UINT64_MAX / size, where, ": tensor '", t.name, "': shape = ",
-                          detail::shape_string(t.ne), ": byte size overflows 64 bits (absurd shape)");
+          BITDIAL_REQUIRE(count <= UINT64_MAX / size, where, ": tensor '", t.name,
+                          "': shape = ", detail::shape_string(t.ne), ": byte size overflows 64 bits (absurd shape)");
           t.bytes = count * size;
         }
       }
@@ -386,17 +416,39 @@ class gguf_file {
                     ": unknown metadata value type (0..12)");
     const bool top = depth == 0;
     switch (type) {
-      case gguf_type::uint8: set(kv, top, std::uint64_t{c.get<std::uint8_t>("metadata value")}); return;
-      case gguf_type::int8: set(kv, top, std::int64_t{c.get<std::int8_t>("metadata value")}); return;
-      case gguf_type::uint16: set(kv, top, std::uint64_t{c.get<std::uint16_t>("metadata value")}); return;
-      case gguf_type::int16: set(kv, top, std::int64_t{c.get<std::int16_t>("metadata value")}); return;
-      case gguf_type::uint32: set(kv, top, std::uint64_t{c.get<std::uint32_t>("metadata value")}); return;
-      case gguf_type::int32: set(kv, top, std::int64_t{c.get<std::int32_t>("metadata value")}); return;
-      case gguf_type::uint64: set(kv, top, c.get<std::uint64_t>("metadata value")); return;
-      case gguf_type::int64: set(kv, top, c.get<std::int64_t>("metadata value")); return;
-      case gguf_type::float32: set(kv, top, double{c.get<float>("metadata value")}); return;
-      case gguf_type::float64: set(kv, top, c.get<double>("metadata value")); return;
-      case gguf_type::boolean: set(kv, top, c.get<std::uint8_t>("metadata value") != 0); return;
+      case gguf_type::uint8:
+        set(kv, top, std::uint64_t{c.get<std::uint8_t>("metadata value")});
+        return;
+      case gguf_type::int8:
+        set(kv, top, std::int64_t{c.get<std::int8_t>("metadata value")});
+        return;
+      case gguf_type::uint16:
+        set(kv, top, std::uint64_t{c.get<std::uint16_t>("metadata value")});
+        return;
+      case gguf_type::int16:
+        set(kv, top, std::int64_t{c.get<std::int16_t>("metadata value")});
+        return;
+      case gguf_type::uint32:
+        set(kv, top, std::uint64_t{c.get<std::uint32_t>("metadata value")});
+        return;
+      case gguf_type::int32:
+        set(kv, top, std::int64_t{c.get<std::int32_t>("metadata value")});
+        return;
+      case gguf_type::uint64:
+        set(kv, top, c.get<std::uint64_t>("metadata value"));
+        return;
+      case gguf_type::int64:
+        set(kv, top, c.get<std::int64_t>("metadata value"));
+        return;
+      case gguf_type::float32:
+        set(kv, top, double{c.get<float>("metadata value")});
+        return;
+      case gguf_type::float64:
+        set(kv, top, c.get<double>("metadata value"));
+        return;
+      case gguf_type::boolean:
+        set(kv, top, c.get<std::uint8_t>("metadata value") != 0);
+        return;
       case gguf_type::string:
         if (top) {
           kv.value = c.string("metadata string", c.remaining());
@@ -405,11 +457,12 @@ class gguf_file {
         }
         return;
       case gguf_type::array: {
-        BITDIAL_REQUIRE(depth < detail::gguf_max_depth, where, ": metadata key '", kv.key, "': arrays nested deeper than ",
-                        detail::gguf_max_depth);
+        BITDIAL_REQUIRE(depth < detail::gguf_max_depth, where, ": metadata key '", kv.key,
+                        "': arrays nested deeper than ", detail::gguf_max_depth);
         const auto et = static_cast<gguf_type>(c.get<std::uint32_t>("array element type"));
         BITDIAL_REQUIRE(static_cast<std::uint32_t>(et) <= 12, where, ": metadata key '", kv.key,
-                        "': array element type = ", static_cast<std::uint32_t>(et), ": unknown metadata value type (0..12)");
+                        "': array element type = ", static_cast<std::uint32_t>(et),
+                        ": unknown metadata value type (0..12)");
         const auto n = c.get<std::uint64_t>("array count");
         BITDIAL_REQUIRE(n <= c.remaining() / detail::gguf_min_size(et), where, ": metadata key '", kv.key,
                         "': array count = ", n, ": absurd or truncated file (", c.remaining(), " bytes left)");
@@ -489,16 +542,19 @@ class gguf_writer {
     BITDIAL_REQUIRE(type == ggml_type::f32 || type == ggml_type::f16 || type == ggml_type::bf16,
                     "gguf_writer::add: type = ", static_cast<std::uint32_t>(type), ": writes F32, F16, BF16, Q8_0");
     for (float v : m.data) {
-      if (type == ggml_type::f32) detail::put_le(data, v);
-      else detail::put_le(data, type == ggml_type::f16 ? float_to_half(v) : float_to_bf16(v));
+      if (type == ggml_type::f32)
+        detail::put_le(data, v);
+      else
+        detail::put_le(data, type == ggml_type::f16 ? float_to_half(v) : float_to_bf16(v));
     }
     return add_raw(name, {m.cols, m.rows}, static_cast<std::uint32_t>(type), data);
   }
   /// A Q8_0 matrix from its blocks: d[r·K/32 + j] (fp16 bits), q row-major (rows·K).
-  gguf_writer& add_q8_0(const std::string& name, std::size_t rows, std::size_t cols, const std::vector<std::uint16_t>& d,
-                        const std::vector<std::int8_t>& q) {
+  gguf_writer& add_q8_0(const std::string& name, std::size_t rows, std::size_t cols,
+                        const std::vector<std::uint16_t>& d, const std::vector<std::int8_t>& q) {
     BITDIAL_REQUIRE(cols % q8_0_block == 0 && d.size() == rows * cols / q8_0_block && q.size() == rows * cols,
-                    "gguf_writer::add_q8_0: shape = ", rows, "x", cols, ": needs K % 32 == 0, rows·K/32 scales and rows·K codes");
+                    "gguf_writer::add_q8_0: shape = ", rows, "x", cols,
+                    ": needs K % 32 == 0, rows·K/32 scales and rows·K codes");
     std::vector<std::uint8_t> data;
     for (std::size_t b = 0; b < d.size(); ++b) {
       detail::put_le(data, d[b]);
@@ -569,17 +625,28 @@ class gguf_writer {
       return gguf_type::boolean;
     } else {
       detail::put_le(p, v);
-      if constexpr (std::is_same_v<T, std::uint8_t>) return gguf_type::uint8;
-      else if constexpr (std::is_same_v<T, std::int8_t>) return gguf_type::int8;
-      else if constexpr (std::is_same_v<T, std::uint16_t>) return gguf_type::uint16;
-      else if constexpr (std::is_same_v<T, std::int16_t>) return gguf_type::int16;
-      else if constexpr (std::is_same_v<T, std::uint32_t>) return gguf_type::uint32;
-      else if constexpr (std::is_same_v<T, std::int32_t>) return gguf_type::int32;
-      else if constexpr (std::is_same_v<T, std::uint64_t>) return gguf_type::uint64;
-      else if constexpr (std::is_same_v<T, std::int64_t>) return gguf_type::int64;
-      else if constexpr (std::is_same_v<T, float>) return gguf_type::float32;
-      else if constexpr (std::is_same_v<T, double>) return gguf_type::float64;
-      else static_assert(sizeof(T) == 0, "gguf_writer: use a fixed-width integer, float, double, bool or std::string");
+      if constexpr (std::is_same_v<T, std::uint8_t>)
+        return gguf_type::uint8;
+      else if constexpr (std::is_same_v<T, std::int8_t>)
+        return gguf_type::int8;
+      else if constexpr (std::is_same_v<T, std::uint16_t>)
+        return gguf_type::uint16;
+      else if constexpr (std::is_same_v<T, std::int16_t>)
+        return gguf_type::int16;
+      else if constexpr (std::is_same_v<T, std::uint32_t>)
+        return gguf_type::uint32;
+      else if constexpr (std::is_same_v<T, std::int32_t>)
+        return gguf_type::int32;
+      else if constexpr (std::is_same_v<T, std::uint64_t>)
+        return gguf_type::uint64;
+      else if constexpr (std::is_same_v<T, std::int64_t>)
+        return gguf_type::int64;
+      else if constexpr (std::is_same_v<T, float>)
+        return gguf_type::float32;
+      else if constexpr (std::is_same_v<T, double>)
+        return gguf_type::float64;
+      else
+        static_assert(sizeof(T) == 0, "gguf_writer: use a fixed-width integer, float, double, bool or std::string");
     }
   }
 

@@ -130,7 +130,8 @@ class npy_header_parser {
       std::uint64_t v = 0;
       while (std::isdigit(static_cast<unsigned char>(peek()))) {
         const auto digit = static_cast<std::uint64_t>(s_[i_++] - '0');
-        BITDIAL_REQUIRE(v <= (UINT64_MAX - digit) / 10, where_, ": header: shape: dimension overflows 64 bits (absurd shape)");
+        BITDIAL_REQUIRE(v <= (UINT64_MAX - digit) / 10, where_,
+                        ": header: shape: dimension overflows 64 bits (absurd shape)");
         v = v * 10 + digit;
       }
       if (peek() == 'L') ++i_;  // Python 2 long literals, as old NumPy wrote them
@@ -159,7 +160,8 @@ class npy_header_parser {
 /// Parses a .npy file (from a file or memory source).
 inline npy_array parse_npy(const byte_source& src) {
   constexpr const char* where = "read_npy";
-  BITDIAL_REQUIRE(src.size() >= 10, where, ": file size = ", src.size(), ": truncated header (the preamble needs 10 bytes)");
+  BITDIAL_REQUIRE(src.size() >= 10, where, ": file size = ", src.size(),
+                  ": truncated header (the preamble needs 10 bytes)");
   std::uint8_t pre[12] = {};
   src.read(0, pre, 10, where, "preamble");
   BITDIAL_REQUIRE(std::memcmp(pre, "\x93NUMPY", 6) == 0, where, ": magic: not a .npy file (expected \"\\x93NUMPY\")");
@@ -189,8 +191,10 @@ inline npy_array parse_npy(const byte_source& src) {
 
   npy_array a;
   std::size_t item = 0;
-  if (descr == "<f4" || descr == "f4") a.dtype = npy_dtype::f32, item = 4;
-  else if (descr == "<f2" || descr == "f2") a.dtype = npy_dtype::f16, item = 2;
+  if (descr == "<f4" || descr == "f4")
+    a.dtype = npy_dtype::f32, item = 4;
+  else if (descr == "<f2" || descr == "f2")
+    a.dtype = npy_dtype::f16, item = 2;
   else
     detail::fail(where, ": descr = '", descr, "': unsupported dtype (reads '<f4' and '<f2'",
                  !descr.empty() && descr[0] == '>' ? "; this one is big-endian)" : ")");
@@ -201,7 +205,8 @@ inline npy_array parse_npy(const byte_source& src) {
   BITDIAL_REQUIRE(count > 0, where, ": shape = ", detail::shape_string(shape), ": empty array");
   const std::uint64_t data_start = hstart + hlen, have = src.size() - data_start;
   BITDIAL_REQUIRE(count <= have / item && count * item == have, where, ": data = ", have, " bytes: shape ",
-                  detail::shape_string(shape), " of ", descr, " needs ", count <= UINT64_MAX / item ? count * item : count,
+                  detail::shape_string(shape), " of ", descr, " needs ",
+                  count <= UINT64_MAX / item ? count * item : count,
                   count <= have / item ? " (trailing bytes)" : " (truncated file)");
   a.dims = static_cast<int>(shape.size());
   a.matrix.rows = shape.size() == 2 ? static_cast<std::size_t>(shape[0]) : 1;
@@ -217,7 +222,9 @@ inline npy_array parse_npy(const byte_source& src) {
   return a;
 }
 
-inline npy_array parse_npy(const std::uint8_t* data, std::size_t n) { return parse_npy(byte_source::from_memory(data, n)); }
+inline npy_array parse_npy(const std::uint8_t* data, std::size_t n) {
+  return parse_npy(byte_source::from_memory(data, n));
+}
 inline npy_array read_npy(const std::string& path) { return parse_npy(byte_source::from_file(path, "read_npy")); }
 
 /// The .npy bytes of a matrix (2-D, or 1-D when `one_d` and rows == 1), as NumPy writes them:
@@ -228,20 +235,25 @@ inline std::vector<std::uint8_t> npy_bytes(const float_matrix& m, npy_dtype dtyp
   constexpr const char* where = "npy_bytes";
   BITDIAL_REQUIRE(major >= 1 && major <= 3, where, ": major = ", major, ": must be 1, 2 or 3");
   BITDIAL_REQUIRE(!one_d || m.rows == 1, where, ": rows = ", m.rows, ": a 1-D array is one row");
-  BITDIAL_REQUIRE(m.data.size() == m.rows * m.cols, where, ": data.size() = ", m.data.size(), ": expected ", m.rows * m.cols);
-  std::string h = std::string("{'descr': '") + (dtype == npy_dtype::f32 ? "<f4" : "<f2") +
-                  "', 'fortran_order': False, 'shape': (" +
-                  (one_d ? std::to_string(m.cols) + "," : std::to_string(m.rows) + ", " + std::to_string(m.cols)) + "), }";
+  BITDIAL_REQUIRE(m.data.size() == m.rows * m.cols, where, ": data.size() = ", m.data.size(), ": expected ",
+                  m.rows * m.cols);
+  std::string h =
+      std::string("{'descr': '") + (dtype == npy_dtype::f32 ? "<f4" : "<f2") + "', 'fortran_order': False, 'shape': (" +
+      (one_d ? std::to_string(m.cols) + "," : std::to_string(m.rows) + ", " + std::to_string(m.cols)) + "), }";
   const std::size_t pre = major == 1 ? 10 : 12;
   h.append((64 - (pre + h.size() + 1) % 64) % 64, ' ');
   h.push_back('\n');
   std::vector<std::uint8_t> out = {0x93, 'N', 'U', 'M', 'P', 'Y', static_cast<std::uint8_t>(major), 0};
-  if (major == 1) detail::put_le(out, static_cast<std::uint16_t>(h.size()));
-  else detail::put_le(out, static_cast<std::uint32_t>(h.size()));
+  if (major == 1)
+    detail::put_le(out, static_cast<std::uint16_t>(h.size()));
+  else
+    detail::put_le(out, static_cast<std::uint32_t>(h.size()));
   out.insert(out.end(), h.begin(), h.end());
   for (float v : m.data) {
-    if (dtype == npy_dtype::f32) detail::put_le(out, v);
-    else detail::put_le(out, float_to_half(v));
+    if (dtype == npy_dtype::f32)
+      detail::put_le(out, v);
+    else
+      detail::put_le(out, float_to_half(v));
   }
   return out;
 }

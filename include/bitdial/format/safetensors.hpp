@@ -39,7 +39,23 @@
 namespace bitdial {
 
 /// Element types of the safetensors format (F32, F16 and BF16 load as float).
-enum class st_dtype : std::uint8_t { boolean, u8, i8, f8_e5m2, f8_e4m3, i16, u16, f16, bf16, i32, u32, f32, f64, i64, u64 };
+enum class st_dtype : std::uint8_t {
+  boolean,
+  u8,
+  i8,
+  f8_e5m2,
+  f8_e4m3,
+  i16,
+  u16,
+  f16,
+  bf16,
+  i32,
+  u32,
+  f32,
+  f64,
+  i64,
+  u64
+};
 
 namespace detail {
 
@@ -49,11 +65,11 @@ struct st_dtype_info {
   std::size_t size;
 };
 inline constexpr st_dtype_info st_dtypes[] = {
-    {st_dtype::boolean, "BOOL", 1}, {st_dtype::u8, "U8", 1},   {st_dtype::i8, "I8", 1},
+    {st_dtype::boolean, "BOOL", 1},    {st_dtype::u8, "U8", 1},           {st_dtype::i8, "I8", 1},
     {st_dtype::f8_e5m2, "F8_E5M2", 1}, {st_dtype::f8_e4m3, "F8_E4M3", 1}, {st_dtype::i16, "I16", 2},
-    {st_dtype::u16, "U16", 2},     {st_dtype::f16, "F16", 2},  {st_dtype::bf16, "BF16", 2},
-    {st_dtype::i32, "I32", 4},     {st_dtype::u32, "U32", 4},  {st_dtype::f32, "F32", 4},
-    {st_dtype::f64, "F64", 8},     {st_dtype::i64, "I64", 8},  {st_dtype::u64, "U64", 8}};
+    {st_dtype::u16, "U16", 2},         {st_dtype::f16, "F16", 2},         {st_dtype::bf16, "BF16", 2},
+    {st_dtype::i32, "I32", 4},         {st_dtype::u32, "U32", 4},         {st_dtype::f32, "F32", 4},
+    {st_dtype::f64, "F64", 8},         {st_dtype::i64, "I64", 8},         {st_dtype::u64, "U64", 8}};
 
 /// The reference implementation refuses headers above 100 MB.
 inline constexpr std::uint64_t st_max_header = 100'000'000;
@@ -140,7 +156,7 @@ class safetensors_file {
     for (std::size_t i = 0; i < tensors_.size() && i < 8; ++i) known += (i ? ", " : "") + tensors_[i].name;
     if (tensors_.size() > 8) known += ", ...";
     detail::fail("safetensors_file::find: tensor = '", name, "': unknown tensor name (the file holds ", tensors_.size(),
-         " tensors: ", known, ")");
+                 " tensors: ", known, ")");
   }
   bool contains(std::string_view name) const noexcept {
     return std::any_of(tensors_.begin(), tensors_.end(), [&](const auto& t) { return t.name == name; });
@@ -166,7 +182,8 @@ class safetensors_file {
   std::uint64_t data_size() const noexcept { return data_size_; }
 
  private:
-  static safetensors_tensor parse_entry(const std::string& name, const nlohmann::ordered_json& t, std::uint64_t data_size) {
+  static safetensors_tensor parse_entry(const std::string& name, const nlohmann::ordered_json& t,
+                                        std::uint64_t data_size) {
     constexpr const char* where = "safetensors_file::open";
     BITDIAL_REQUIRE(t.is_object(), where, ": tensor '", name, "': invalid JSON layout: expected an object, got ",
                     t.type_name());
@@ -200,8 +217,8 @@ class safetensors_file {
                     "]: begin after end");
     const std::uint64_t count = detail::checked_product(out.shape, where, "tensor '" + name + "'");
     const std::uint64_t size = info->size;
-    BITDIAL_REQUIRE(count <= UINT64_MAX / size, where, ": tensor '", name, "': shape = ",
-                    detail::shape_string(out.shape), ": byte size overflows 64 bits (absurd shape)");
+    BITDIAL_REQUIRE(count <= UINT64_MAX / size, where, ": tensor '", name,
+                    "': shape = ", detail::shape_string(out.shape), ": byte size overflows 64 bits (absurd shape)");
     BITDIAL_REQUIRE(out.end - out.begin == count * size, where, ": tensor '", name, "': data_offsets = [", out.begin,
                     ", ", out.end, "] hold ", out.end - out.begin, " bytes but shape ", detail::shape_string(out.shape),
                     " of ", info->name, " needs ", count * size, " (shape/offset mismatch)");
@@ -214,8 +231,8 @@ class safetensors_file {
     constexpr const char* where = "safetensors_file::load_matrix";
     BITDIAL_REQUIRE(t.shape.size() == 2, where, ": tensor '", t.name, "': shape = ", detail::shape_string(t.shape),
                     ": not 2-D (a matrix needs exactly 2 dimensions)");
-    BITDIAL_REQUIRE(t.shape[0] > 0 && t.shape[1] > 0, where, ": tensor '", t.name, "': shape = ",
-                    detail::shape_string(t.shape), ": empty matrix");
+    BITDIAL_REQUIRE(t.shape[0] > 0 && t.shape[1] > 0, where, ": tensor '", t.name,
+                    "': shape = ", detail::shape_string(t.shape), ": empty matrix");
     BITDIAL_REQUIRE(t.dtype == st_dtype::f32 || t.dtype == st_dtype::f16 || t.dtype == st_dtype::bf16, where,
                     ": tensor '", t.name, "': dtype = ", to_string(t.dtype),
                     ": unsupported dtype (F32, F16 and BF16 load as float)");
@@ -229,7 +246,8 @@ class safetensors_file {
     } else {
       std::vector<std::uint16_t> h(n);
       src_.read(data_start_ + t.begin, h.data(), n * 2, where, "tensor data");
-      for (std::size_t i = 0; i < n; ++i) m.data[i] = t.dtype == st_dtype::f16 ? half_to_float(h[i]) : bf16_to_float(h[i]);
+      for (std::size_t i = 0; i < n; ++i)
+        m.data[i] = t.dtype == st_dtype::f16 ? half_to_float(h[i]) : bf16_to_float(h[i]);
     }
     return m;
   }
@@ -246,8 +264,8 @@ class safetensors_writer {
   safetensors_writer& add(const std::string& name, st_dtype dtype, std::vector<std::uint64_t> shape,
                           const std::vector<float>& values) {
     constexpr const char* where = "safetensors_writer::add";
-    BITDIAL_REQUIRE(dtype == st_dtype::f32 || dtype == st_dtype::f16 || dtype == st_dtype::bf16, where, ": dtype = ",
-                    to_string(dtype), ": the writer stores F32, F16 or BF16");
+    BITDIAL_REQUIRE(dtype == st_dtype::f32 || dtype == st_dtype::f16 || dtype == st_dtype::bf16, where,
+                    ": dtype = ", to_string(dtype), ": the writer stores F32, F16 or BF16");
     BITDIAL_REQUIRE(name != "__metadata__" && !header_.contains(name), where, ": name = '", name,
                     "': reserved or already added");
     const std::uint64_t count = detail::checked_product(shape, where, "tensor '" + name + "'");
@@ -255,8 +273,10 @@ class safetensors_writer {
                     detail::shape_string(shape), " holds ", count);
     std::vector<std::uint8_t> bytes;
     for (float v : values) {
-      if (dtype == st_dtype::f32) detail::put_le(bytes, v);
-      else detail::put_le(bytes, dtype == st_dtype::f16 ? float_to_half(v) : float_to_bf16(v));
+      if (dtype == st_dtype::f32)
+        detail::put_le(bytes, v);
+      else
+        detail::put_le(bytes, dtype == st_dtype::f16 ? float_to_half(v) : float_to_bf16(v));
     }
     return add_raw(name, to_string(dtype), std::move(shape), bytes);
   }

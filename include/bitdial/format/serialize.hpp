@@ -164,8 +164,8 @@ inline bit_plane_stack deserialize(const std::uint8_t* data, std::size_t size) {
   BITDIAL_REQUIRE(n_scales == g.count(rows, cols), where, ": scale count = ", n_scales, ": expected ",
                   g.count(rows, cols), " for the shape and granularity");
   BITDIAL_REQUIRE(n_zp == 0 || n_zp == n_scales, where, ": zero-point count = ", n_zp, ": expected 0 or ", n_scales);
-  BITDIAL_REQUIRE(n_planes == geo.total_bytes(), where, ": plane bytes = ", n_planes, ": expected ",
-                  geo.total_bytes(), " for the shape");
+  BITDIAL_REQUIRE(n_planes == geo.total_bytes(), where, ": plane bytes = ", n_planes, ": expected ", geo.total_bytes(),
+                  " for the shape");
   const std::uint64_t need = n_scales * 4 + n_zp * 4 + n_planes;
   BITDIAL_REQUIRE(need == r.remaining(), where, ": payload = ", r.remaining(), " bytes: expected ", need,
                   r.remaining() < need ? " (truncated file)" : " (trailing bytes)");

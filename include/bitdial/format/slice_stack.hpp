@@ -46,7 +46,9 @@ class plane_slice_stack {
     for (std::size_t j = 0; j < q.slices(); ++j) {
       const auto& m = q.slice(j);
       switch (q.grid(j)) {
-        case slice_grid::mid_tread: out.slices_.push_back(bit_plane_stack::pack(m)); break;
+        case slice_grid::mid_tread:
+          out.slices_.push_back(bit_plane_stack::pack(m));
+          break;
         case slice_grid::mid_rise:
         case slice_grid::binary: {
           const int b = m.bits;

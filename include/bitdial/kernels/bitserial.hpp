@@ -46,9 +46,12 @@ inline bool bitserial_isa_available(kernel_isa isa) noexcept {
   switch (isa) {
     case kernel_isa::automatic:
     case kernel_isa::reference:
-    case kernel_isa::portable: return true;
-    case kernel_isa::avx2: return x86::bitserial_avx2_available();
-    case kernel_isa::avx512: return x86::bitserial_avx512_available();
+    case kernel_isa::portable:
+      return true;
+    case kernel_isa::avx2:
+      return x86::bitserial_avx2_available();
+    case kernel_isa::avx512:
+      return x86::bitserial_avx512_available();
   }
   return false;
 }
@@ -104,15 +107,15 @@ inline void check_bitserial_args(const plane_view& w, const bitserial_activation
                                  const gemm_params& p, const char* where) {
   BITDIAL_REQUIRE(w.stack != nullptr, where, ": weights: empty view");
   BITDIAL_REQUIRE(x.tokens() > 0, where, ": activations.tokens = 0: nothing to multiply");
-  BITDIAL_REQUIRE(x.cols() == w.cols(), where, ": activations.cols = ", x.cols(), ": must equal the weight K = ",
-                  w.cols());
+  BITDIAL_REQUIRE(x.cols() == w.cols(), where, ": activations.cols = ", x.cols(),
+                  ": must equal the weight K = ", w.cols());
   BITDIAL_REQUIRE(y.data != nullptr, where, ": output: null data");
   BITDIAL_REQUIRE(y.rows == x.tokens() && y.cols == w.rows(), where, ": output shape = ", y.rows, "x", y.cols,
                   ": expected ", x.tokens(), "x", w.rows(), " (tokens x rows)");
   BITDIAL_REQUIRE(y.stride >= y.cols, where, ": output.stride = ", y.stride, ": less than cols = ", y.cols);
   const std::size_t r1 = std::min(p.row_end, w.rows());
-  BITDIAL_REQUIRE(p.row_begin < r1, where, ": params.row_begin = ", p.row_begin, ": empty row range (rows = ",
-                  w.rows(), ")");
+  BITDIAL_REQUIRE(p.row_begin < r1, where, ": params.row_begin = ", p.row_begin, ": empty row range (rows = ", w.rows(),
+                  ")");
   BITDIAL_REQUIRE(w.cols() < (std::size_t{1} << 31), where, ": K = ", w.cols(), ": must be below 2^31");
 }
 
@@ -147,8 +150,8 @@ inline void bitserial_rows(const plane_view& w, const bitserial_activations& x, 
   std::vector<std::int32_t> tot(T * RB);
   std::vector<std::int64_t> acc(T * groups * RB), row_acc(groups);
   std::vector<const std::uint32_t*> xs(T);
-  const std::int64_t xnor_const = static_cast<std::int64_t>(j.group_len) * unsigned_max(j.served_bits) *
-                                  unsigned_max(j.act_bits);
+  const std::int64_t xnor_const =
+      static_cast<std::int64_t>(j.group_len) * unsigned_max(j.served_bits) * unsigned_max(j.act_bits);
   for (std::size_t blk = a0 / RB; blk <= (a1 - 1) / RB; ++blk) {
     k.transform(j, s.plane(blk, top_bit), op);
     if (j.need_code_sums) k.code_sums(j, op, csum.data());
@@ -207,11 +210,15 @@ inline void bitserial_dispatch(const plane_view& w, const bitserial_activations&
   const std::size_t b0 = (w.row_begin + r0) / RB, b1 = (w.row_begin + r1 + RB - 1) / RB;
   thread_pool& pool = o.pool ? *o.pool : thread_pool::global();
   const std::size_t used = std::min<std::size_t>(o.threads == 0 ? pool.size() : o.threads, b1 - b0);
-  parallel_for(b1 - b0, used, [&](std::size_t i0, std::size_t i1) {
-    if (i0 >= i1) return;
-    const std::size_t s0 = std::max(w.row_begin + r0, (b0 + i0) * RB), s1 = std::min(w.row_begin + r1, (b0 + i1) * RB);
-    if (s0 < s1) bitserial_rows(w, x, j, k, sums, y, p.bias, s0 - w.row_begin, s1 - w.row_begin, acc_out);
-  }, pool, used);
+  parallel_for(
+      b1 - b0, used,
+      [&](std::size_t i0, std::size_t i1) {
+        if (i0 >= i1) return;
+        const std::size_t s0 = std::max(w.row_begin + r0, (b0 + i0) * RB),
+                          s1 = std::min(w.row_begin + r1, (b0 + i1) * RB);
+        if (s0 < s1) bitserial_rows(w, x, j, k, sums, y, p.bias, s0 - w.row_begin, s1 - w.row_begin, acc_out);
+      },
+      pool, used);
 }
 
 }  // namespace detail
@@ -249,8 +256,8 @@ inline std::vector<std::int64_t> bitserial_accumulators(const plane_view& w, con
 inline void bitserial_gemm(const plane_view& w, const_matrix x, matrix_view<float> y, const bitserial_options& b,
                            const gemm_params& p = {}, const run_options& o = {}) {
   BITDIAL_REQUIRE(w.stack != nullptr, "bitserial_gemm: weights: empty view");
-  BITDIAL_REQUIRE(x.cols == w.cols(), "bitserial_gemm: activations.cols = ", x.cols, ": must equal the weight K = ",
-                  w.cols());
+  BITDIAL_REQUIRE(x.cols == w.cols(), "bitserial_gemm: activations.cols = ", x.cols,
+                  ": must equal the weight K = ", w.cols());
   bitserial_gemm(w, quantize_bitserial(x, b.act_bits, b.encoding), y, p, o);
 }
 
@@ -258,8 +265,8 @@ inline void bitserial_gemm(const plane_view& w, const_matrix x, matrix_view<floa
 inline void bitserial_gemv(const plane_view& w, std::span<const float> x, std::span<float> y,
                            const bitserial_options& b, const gemm_params& p = {}, const run_options& o = {}) {
   BITDIAL_REQUIRE(w.stack != nullptr, "bitserial_gemv: weights: empty view");
-  BITDIAL_REQUIRE(y.size() == w.rows(), "bitserial_gemv: y.size() = ", y.size(), ": expected the weight rows = ",
-                  w.rows());
+  BITDIAL_REQUIRE(y.size() == w.rows(), "bitserial_gemv: y.size() = ", y.size(),
+                  ": expected the weight rows = ", w.rows());
   bitserial_gemm(w, const_matrix(x.data(), 1, x.size()), matrix_view<float>(y.data(), 1, y.size()), b, p, o);
 }
 

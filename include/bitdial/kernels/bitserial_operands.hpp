@@ -84,9 +84,12 @@ enum class act_encoding : std::uint8_t { twos_complement, zero_point, bipolar };
 
 inline const char* to_string(act_encoding e) noexcept {
   switch (e) {
-    case act_encoding::twos_complement: return "twos_complement";
-    case act_encoding::zero_point: return "zero_point";
-    case act_encoding::bipolar: return "bipolar";
+    case act_encoding::twos_complement:
+      return "twos_complement";
+    case act_encoding::zero_point:
+      return "zero_point";
+    case act_encoding::bipolar:
+      return "bipolar";
   }
   return "?";
 }
@@ -94,7 +97,8 @@ inline const char* to_string(act_encoding e) noexcept {
 namespace detail {
 
 #if BITDIAL_X86_SIMD
-__attribute__((target("popcnt"))) inline std::int64_t popcount_words_hw(const std::uint32_t* p, std::size_t n) noexcept {
+__attribute__((target("popcnt"))) inline std::int64_t popcount_words_hw(const std::uint32_t* p,
+                                                                        std::size_t n) noexcept {
   std::int64_t s = 0;
   for (std::size_t i = 0; i < n; ++i) s += __builtin_popcount(p[i]);
   return s;
@@ -130,14 +134,15 @@ class bitserial_activations {
     BITDIAL_REQUIRE(q.rows > 0 && q.cols > 0, where, ": activations shape = ", q.rows, "x", q.cols,
                     ": must not be empty");
     BITDIAL_REQUIRE(q.codes.size() == q.rows * q.cols && q.scales.size() == q.rows && q.zero_points.size() == q.rows,
-                    where, ": activations.codes.size() = ", q.codes.size(), ": inconsistent with ", q.rows, "x", q.cols);
+                    where, ": activations.codes.size() = ", q.codes.size(), ": inconsistent with ", q.rows, "x",
+                    q.cols);
     const int a = q.bits;
     const bool sym = q.mode == activation_mode::symmetric;
     bitserial_activations x(q.rows, q.cols, a, sym ? act_encoding::twos_complement : act_encoding::zero_point);
     const std::int32_t lo = signed_min(a), hi = signed_max(a);
     for (std::size_t n = 0; n < q.rows; ++n) {
-      BITDIAL_REQUIRE(std::isfinite(q.scales[n]) && q.scales[n] >= 0.0f, where, ": activations.scales[", n, "] = ",
-                      q.scales[n], ": must be finite and >= 0");
+      BITDIAL_REQUIRE(std::isfinite(q.scales[n]) && q.scales[n] >= 0.0f, where, ": activations.scales[", n,
+                      "] = ", q.scales[n], ": must be finite and >= 0");
       const std::int32_t zp = sym ? 0 : q.zero_points[n];
       BITDIAL_REQUIRE(sym ? zp == 0 : (zp >= lo && zp <= hi), where, ": activations.zero_points[", n, "] = ", zp,
                       ": outside the ", a, "-bit code range");
@@ -171,7 +176,7 @@ class bitserial_activations {
       const std::int8_t* codes = m.codes.data() + n * m.cols;
       check_codes(codes, m.cols, signed_min(a), signed_max(a), n * m.cols, where);
       x.set_planes(n, codes, true);  // u = j + 2^(a−1): j with bit a−1 flipped
-      x.scales_[n] = s * 0.5f;  // s·(j + 1/2) = (s/2)·(2j + 1); halving is exact
+      x.scales_[n] = s * 0.5f;       // s·(j + 1/2) = (s/2)·(2j + 1); halving is exact
       x.offsets_[n] = -unsigned_max(a);
     }
     return x;
@@ -201,40 +206,45 @@ class bitserial_activations {
   /// The integer activation value of element (n, c), read back from the planes (slow; references).
   std::int32_t value(std::size_t n, std::size_t c) const noexcept {
     std::int32_t v = offsets_[n];
-    for (int j = 0; j < bits_; ++j) v += plane_weight(j) * static_cast<std::int32_t>((plane(n, j)[c / 32] >> (c % 32)) & 1u);
+    for (int j = 0; j < bits_; ++j)
+      v += plane_weight(j) * static_cast<std::int32_t>((plane(n, j)[c / 32] >> (c % 32)) & 1u);
     return v;
   }
   /// Σ value over columns [c0, c1) with c0, c1 multiples of 32 or c1 = cols (popcounts per plane).
   std::int64_t sum(std::size_t n, std::size_t c0, std::size_t c1) const noexcept {
     std::int64_t s = std::int64_t{offsets_[n]} * static_cast<std::int64_t>(c1 - c0);
     const std::size_t w0 = c0 / 32, w1 = (c1 + 31) / 32;
-    for (int j = 0; j < bits_; ++j) s += std::int64_t{plane_weight(j)} * detail::popcount_words(plane(n, j) + w0, w1 - w0);
+    for (int j = 0; j < bits_; ++j)
+      s += std::int64_t{plane_weight(j)} * detail::popcount_words(plane(n, j) + w0, w1 - w0);
     return s;
   }
 
  private:
   bitserial_activations(std::size_t tokens, std::size_t cols, int bits, act_encoding enc)
       : tokens_(tokens), cols_(cols), words_((cols + 31) / 32), bits_(bits), enc_(enc) {
-    planes_.assign(detail::checked_mul(tokens, detail::checked_mul(static_cast<std::size_t>(bits), words_,
-                                                                  "bitserial_activations", "planes"),
-                                       "bitserial_activations", "planes"),
-                   0u);
+    planes_.assign(
+        detail::checked_mul(
+            tokens, detail::checked_mul(static_cast<std::size_t>(bits), words_, "bitserial_activations", "planes"),
+            "bitserial_activations", "planes"),
+        0u);
     scales_.assign(tokens, 0.0f);
     offsets_.assign(tokens, 0);
   }
 
   /// Every code of one token inside [lo, hi]: a min/max pass the compiler vectorizes, then the
   /// first offender by name.
-  static void check_codes(const std::int8_t* codes, std::size_t len, std::int32_t lo, std::int32_t hi,
-                          std::size_t base, const char* where) {
+  static void check_codes(const std::int8_t* codes, std::size_t len, std::int32_t lo, std::int32_t hi, std::size_t base,
+                          const char* where) {
     std::int8_t mn = codes[0], mx = codes[0];
     for (std::size_t c = 0; c < len; ++c) mn = std::min(mn, codes[c]), mx = std::max(mx, codes[c]);
     if (mn >= lo && mx <= hi) return;
     for (std::size_t c = 0; c < len; ++c)
-      BITDIAL_REQUIRE(codes[c] >= lo && codes[c] <= hi, where, ": activations.codes[", base + c, "] = ",
-                      int(codes[c]), ": outside the ", bits_of_range(lo, hi), "-bit range [", lo, ", ", hi, "]");
+      BITDIAL_REQUIRE(codes[c] >= lo && codes[c] <= hi, where, ": activations.codes[", base + c, "] = ", int(codes[c]),
+                      ": outside the ", bits_of_range(lo, hi), "-bit range [", lo, ", ", hi, "]");
   }
-  static int bits_of_range(std::int32_t lo, std::int32_t hi) noexcept { return std::bit_width(static_cast<std::uint32_t>(hi - lo)); }
+  static int bits_of_range(std::int32_t lo, std::int32_t hi) noexcept {
+    return std::bit_width(static_cast<std::uint32_t>(hi - lo));
+  }
 
   /// Planes of token n from its a-bit codes: plane j = bit j of each code byte, plane a−1 inverted
   /// when `flip_top` (the digit is the code plus 2^(a−1) mod 2^a). Padding bits stay zero.
@@ -299,7 +309,8 @@ inline bitserial_activations quantize_bitserial(const_matrix x, int bits,
   constexpr const char* where = "quantize_bitserial";
   detail::checked_bits(bits, where, "act_bits");
   switch (enc) {
-    case act_encoding::twos_complement: return bitserial_activations::from(per_token_quantizer<>(bits).quantize(x));
+    case act_encoding::twos_complement:
+      return bitserial_activations::from(per_token_quantizer<>(bits).quantize(x));
     case act_encoding::zero_point:
       return bitserial_activations::from(
           per_token_quantizer<>(bits, per_token_options{activation_mode::asymmetric}).quantize(x));
@@ -326,11 +337,11 @@ struct bitserial_job {
   std::size_t steps = 0;        // 32-K steps: ceil(k_tiles / 2)
   std::size_t groups = 1;       // scale groups per row
   std::size_t steps_per_group = 0;
-  std::size_t group_len = 0;    // K_g (real elements)
-  int served_bits = 8;          // b
-  int kind = 0;                 // 0 truncate (or b = B), 1 round_half_up, 2 round_half_even
-  int low_planes = 0;           // RNE: stored planes below the half bit
-  int terms = 0;                // b, or b + 1 with a round plane
+  std::size_t group_len = 0;  // K_g (real elements)
+  int served_bits = 8;        // b
+  int kind = 0;               // 0 truncate (or b = B), 1 round_half_up, 2 round_half_even
+  int low_planes = 0;         // RNE: stored planes below the half bit
+  int terms = 0;              // b, or b + 1 with a round plane
   int act_bits = 8;
   bool xnor = false;            // bipolar × bipolar: XOR popcounts
   bool need_code_sums = false;  // AND path with e ≠ 0: Σ_c q_b(c) per row and group
@@ -467,7 +478,8 @@ inline void code_sums_portable(const bitserial_job& j, const std::uint32_t* bloc
       for (int t = 0; t < j.terms; ++t) {
         std::uint32_t ones = 0;  // ≤ K < 2^31
         for (std::size_t st = g * j.steps_per_group; st < (g + 1) * j.steps_per_group; ++st) {
-          const std::uint32_t w = block[(st * static_cast<std::size_t>(j.terms) + static_cast<std::size_t>(t)) * 32 + r];
+          const std::uint32_t w =
+              block[(st * static_cast<std::size_t>(j.terms) + static_cast<std::size_t>(t)) * 32 + r];
           ones += static_cast<std::uint32_t>(popcount_words(&w, 1));
         }
         s += std::int64_t{ones} * j.term_weight[static_cast<std::size_t>(t)];
@@ -481,7 +493,8 @@ inline void code_sums_portable(const bitserial_job& j, const std::uint32_t* bloc
 /// tokens t < T. w points at step s0 of the block operand (step stride terms·32 words); x[t] at
 /// word s0 of token t's plane 0 (plane stride `plane_stride` words). steps ≤ max_window_steps.
 using bitserial_window_fn = void (*)(const bitserial_job&, const std::uint32_t* w, const std::uint32_t* const* x,
-                                     std::size_t plane_stride, std::size_t T, std::size_t steps, std::int32_t* tot) noexcept;
+                                     std::size_t plane_stride, std::size_t T, std::size_t steps,
+                                     std::int32_t* tot) noexcept;
 
 template <bool Xor>
 void window_portable(const bitserial_job& j, const std::uint32_t* w, const std::uint32_t* const* x,

@@ -29,11 +29,16 @@ enum class kernel_isa : std::uint8_t { automatic, reference, portable, avx2, avx
 
 inline const char* to_string(kernel_isa i) noexcept {
   switch (i) {
-    case kernel_isa::automatic: return "automatic";
-    case kernel_isa::reference: return "reference";
-    case kernel_isa::portable: return "portable";
-    case kernel_isa::avx2: return "avx2";
-    case kernel_isa::avx512: return "avx512";
+    case kernel_isa::automatic:
+      return "automatic";
+    case kernel_isa::reference:
+      return "reference";
+    case kernel_isa::portable:
+      return "portable";
+    case kernel_isa::avx2:
+      return "avx2";
+    case kernel_isa::avx512:
+      return "avx512";
   }
   return "?";
 }
@@ -43,9 +48,12 @@ inline bool isa_available(kernel_isa isa) noexcept {
   switch (isa) {
     case kernel_isa::automatic:
     case kernel_isa::reference:
-    case kernel_isa::portable: return true;
-    case kernel_isa::avx2: return x86::plane_avx2_available();
-    case kernel_isa::avx512: return x86::plane_avx512_available();
+    case kernel_isa::portable:
+      return true;
+    case kernel_isa::avx2:
+      return x86::plane_avx2_available();
+    case kernel_isa::avx512:
+      return x86::plane_avx512_available();
   }
   return false;
 }
@@ -86,8 +94,8 @@ inline void check_gemm_args(const plane_view& w, const token_batch& x, matrix_vi
                   ": expected ", x.tokens, "x", w.rows(), " (tokens x rows)");
   BITDIAL_REQUIRE(y.stride >= y.cols, where, ": output.stride = ", y.stride, ": less than cols = ", y.cols);
   const std::size_t r1 = std::min(p.row_end, w.rows());
-  BITDIAL_REQUIRE(p.row_begin < r1, where, ": params.row_begin = ", p.row_begin, ": empty row range (rows = ",
-                  w.rows(), ")");
+  BITDIAL_REQUIRE(p.row_begin < r1, where, ": params.row_begin = ", p.row_begin, ": empty row range (rows = ", w.rows(),
+                  ")");
   for (std::size_t n = 0; n < x.tokens; ++n)
     BITDIAL_REQUIRE(std::isfinite(x.scales[n]) && x.scales[n] >= 0.0f, where, ": activations.scales[", n,
                     "] = ", x.scales[n], ": must be finite and >= 0");
@@ -137,22 +145,23 @@ inline void gemm(const plane_view& w, const token_batch& x, matrix_view<float> y
   };
   if (isa == kernel_isa::portable) {
     const auto tables = portable::build_tables(x, w.stack->layout().k_tiles());
-    parallel_for(b1 - b0, used, [&](std::size_t i0, std::size_t i1) {
-      std::size_t a, b;
-      rows_of(b0 + i0, b0 + i1, a, b);
-      if (a < b) portable::plane_gemm(w, x, tables, y, p.bias, a, b);
-    }, pool, used);
+    parallel_for(
+        b1 - b0, used,
+        [&](std::size_t i0, std::size_t i1) {
+          std::size_t a, b;
+          rows_of(b0 + i0, b0 + i1, a, b);
+          if (a < b) portable::plane_gemm(w, x, tables, y, p.bias, a, b);
+        },
+        pool, used);
     return;
   }
   if (isa == kernel_isa::avx2) {
-    x86::plane_gemm_avx2_parallel(w, x, y, p.bias, r0, r1, [&](std::size_t blocks, auto&& fn) {
-      parallel_for(blocks, used, fn, pool, used);
-    });
+    x86::plane_gemm_avx2_parallel(w, x, y, p.bias, r0, r1,
+                                  [&](std::size_t blocks, auto&& fn) { parallel_for(blocks, used, fn, pool, used); });
     return;
   }
-  x86::plane_gemm_avx512_parallel(w, x, y, p.bias, r0, r1, [&](std::size_t blocks, auto&& fn) {
-    parallel_for(blocks, used, fn, pool, used);
-  });
+  x86::plane_gemm_avx512_parallel(w, x, y, p.bias, r0, r1,
+                                  [&](std::size_t blocks, auto&& fn) { parallel_for(blocks, used, fn, pool, used); });
 }
 
 /// Int8 view of per-token quantized activations (symmetric mode: the plane kernels fold no

@@ -75,7 +75,8 @@ class fp4_matrix {
     m.set_levels({});
     for (std::size_t r = 0; r < w.rows; ++r)
       for (std::size_t b = 0; b < m.blocks_; ++b)
-        m.scale_bytes_[m.scale_slot(r, b)] = static_cast<std::uint8_t>(static_cast<std::int8_t>(int(w.scale_code(r, b)) - 127));
+        m.scale_bytes_[m.scale_slot(r, b)] =
+            static_cast<std::uint8_t>(static_cast<std::int8_t>(int(w.scale_code(r, b)) - 127));
     m.fill_codes([&](std::size_t r, std::size_t c) { return w.code(r, c); });
     return m;
   }
@@ -83,8 +84,8 @@ class fp4_matrix {
   static fp4_matrix pack(const nvfp4_matrix& w) {
     constexpr const char* where = "fp4_matrix::pack(nvfp4)";
     detail::check_nvfp4_for_kernels(w, where);
-    fp4_matrix m = shell(fp4_format::nvfp4, w.rows, w.cols, nvfp4_block_size, 2, detail::mf_mul(w.tensor_scale, 0.5f),
-                         where);
+    fp4_matrix m =
+        shell(fp4_format::nvfp4, w.rows, w.cols, nvfp4_block_size, 2, detail::mf_mul(w.tensor_scale, 0.5f), where);
     m.set_levels({});
     for (std::size_t r = 0; r < w.rows; ++r)
       for (std::size_t b = 0; b < m.blocks_; ++b) m.scale_bytes_[m.scale_slot(r, b)] = e4m3_packed(w.block_scale(r, b));
@@ -142,14 +143,16 @@ class fp4_matrix {
   float sigma(std::size_t r, std::size_t b) const noexcept {
     const std::size_t slot = scale_slot(r, b);
     switch (format_) {
-      case fp4_format::mxfp4: return std::ldexp(1.0f, static_cast<std::int8_t>(scale_bytes_[slot]));
+      case fp4_format::mxfp4:
+        return std::ldexp(1.0f, static_cast<std::int8_t>(scale_bytes_[slot]));
       case fp4_format::nvfp4: {
         const std::uint32_t bits = (std::uint32_t{scale_bytes_[slot]} << 20) + x86::detail::e4m3_packed_bias;
         float f;
         std::memcpy(&f, &bits, 4);
         return f;
       }
-      case fp4_format::bitmod: return scale_floats_[slot];
+      case fp4_format::bitmod:
+        return scale_floats_[slot];
     }
     return 0.0f;
   }
@@ -173,9 +176,7 @@ class fp4_matrix {
     return j;
   }
   /// Whether the AVX-512 kernel serves this matrix (see the header comment).
-  bool simd_ready() const noexcept {
-    return block_ % k_per_slice == 0 && block_ <= max_simd_block && menu_size() <= 4;
-  }
+  bool simd_ready() const noexcept { return block_ % k_per_slice == 0 && block_ <= max_simd_block && menu_size() <= 4; }
   /// Whether the AVX2 kernel serves this matrix (MXFP4 and NVFP4).
   bool avx2_ready() const noexcept { return format_ != fp4_format::bitmod; }
 
@@ -205,9 +206,9 @@ class fp4_matrix {
     levels_.assign(variants * 16, 0);
     for (std::size_t m = 0; m < variants; ++m)
       for (std::uint8_t c = 0; c < 16; ++c)
-        levels_[16 * m + c] = static_cast<std::int8_t>(
-            !menu.empty() && c == bitmod_matrix::extra_code ? static_cast<std::int32_t>(menu[m] * level_mult_)
-                                                            : detail::e2m1_twice(c) * (level_mult_ / 2));
+        levels_[16 * m + c] = static_cast<std::int8_t>(!menu.empty() && c == bitmod_matrix::extra_code
+                                                           ? static_cast<std::int32_t>(menu[m] * level_mult_)
+                                                           : detail::e2m1_twice(c) * (level_mult_ / 2));
     auto* t = reinterpret_cast<std::uint8_t*>(table_.data());
     for (std::size_t i = 0; i < 64; ++i) {
       const std::size_t m = (i >> 4) < variants ? (i >> 4) : 0;
@@ -264,9 +265,12 @@ inline bool fp4_isa_available(kernel_isa isa) noexcept {
   switch (isa) {
     case kernel_isa::automatic:
     case kernel_isa::reference:
-    case kernel_isa::portable: return true;
-    case kernel_isa::avx2: return x86::plane_avx2_available();
-    case kernel_isa::avx512: return x86::plane_avx512_available();
+    case kernel_isa::portable:
+      return true;
+    case kernel_isa::avx2:
+      return x86::plane_avx2_available();
+    case kernel_isa::avx512:
+      return x86::plane_avx512_available();
   }
   return false;
 }
@@ -297,7 +301,7 @@ namespace detail {
 struct fp4_plan {
   const fp4_matrix* w = nullptr;
   token_batch x;
-  aligned_buffer xpad;             // tokens × slices·8, only when K % 8 != 0
+  aligned_buffer xpad;               // tokens × slices·8, only when K % 8 != 0
   std::vector<std::int32_t> corr;    // tokens × blocks: 128 · Σ_{c ∈ b} xq (AVX-512 table bias; |·| < 2^31)
   std::vector<std::int32_t> corr12;  // tokens × blocks: 12 · Σ_{c ∈ b} xq (AVX2 table bias)
   const std::int8_t* token(std::size_t n) const noexcept {
@@ -441,8 +445,8 @@ inline void gemm(const fp4_matrix& w, const token_batch& x, matrix_view<float> y
   const std::size_t r0 = p.row_begin, r1 = std::min(p.row_end, w.rows());
   BITDIAL_REQUIRE(r0 < r1, where, ": params.row_begin = ", p.row_begin, ": empty row range (rows = ", w.rows(), ")");
   for (std::size_t n = 0; n < x.tokens; ++n)
-    BITDIAL_REQUIRE(std::isfinite(x.scales[n]) && x.scales[n] >= 0.0f, where, ": activations.scales[", n, "] = ",
-                    x.scales[n], ": must be finite and >= 0");
+    BITDIAL_REQUIRE(std::isfinite(x.scales[n]) && x.scales[n] >= 0.0f, where, ": activations.scales[", n,
+                    "] = ", x.scales[n], ": must be finite and >= 0");
   BITDIAL_REQUIRE(fp4_isa_available(o.isa), where, ": isa = ", to_string(o.isa),
                   ": not supported by this CPU or build for FP4 weights");
   const bool simd = x86::plane_avx512_available() && w.simd_ready();
@@ -462,16 +466,19 @@ inline void gemm(const fp4_matrix& w, const token_batch& x, matrix_view<float> y
   constexpr std::size_t RG = fp4_matrix::rows_per_group;
   const std::size_t g0 = r0 / RG, g1 = (r1 - 1) / RG + 1;
   const std::size_t used = std::min<std::size_t>(o.threads == 0 ? pool.size() : o.threads, g1 - g0);
-  parallel_for(g1 - g0, used, [&](std::size_t i0, std::size_t i1) {
-    if (i0 >= i1) return;
-    const std::size_t a = std::max(r0, (g0 + i0) * RG), b = std::min(r1, (g0 + i1) * RG);
-    if (isa == kernel_isa::avx512)
-      detail::fp4_avx512(plan, y, p.bias, a, b);
-    else if (isa == kernel_isa::avx2)
-      detail::fp4_avx2(plan, y, p.bias, a, b);
-    else
-      detail::fp4_portable(plan, y, p.bias, a, b);
-  }, pool, used);
+  parallel_for(
+      g1 - g0, used,
+      [&](std::size_t i0, std::size_t i1) {
+        if (i0 >= i1) return;
+        const std::size_t a = std::max(r0, (g0 + i0) * RG), b = std::min(r1, (g0 + i1) * RG);
+        if (isa == kernel_isa::avx512)
+          detail::fp4_avx512(plan, y, p.bias, a, b);
+        else if (isa == kernel_isa::avx2)
+          detail::fp4_avx2(plan, y, p.bias, a, b);
+        else
+          detail::fp4_portable(plan, y, p.bias, a, b);
+      },
+      pool, used);
 }
 
 /// Float activations, quantized per token with BitNet's int8 rule inside the call.

@@ -26,7 +26,7 @@ enum class term_kind : std::uint8_t { plane, clamp, tie };
 
 struct plane_term {
   term_kind kind = term_kind::plane;
-  int bit = 0;          // stored plane, for term_kind::plane
+  int bit = 0;  // stored plane, for term_kind::plane
   std::int32_t weight = 0;
 };
 

@@ -24,8 +24,8 @@ namespace bitdial {
 
 /// Y (tokens × rows) from the first n(t) slices for each token t. `counts` empty: every token uses
 /// v.n slices; otherwise counts[t] ∈ 1..v.n.
-inline void gemm_slices(const slice_view& v, const token_batch& x, matrix_view<float> y, std::span<const int> counts = {},
-                        const gemm_params& p = {}, const run_options& o = {}) {
+inline void gemm_slices(const slice_view& v, const token_batch& x, matrix_view<float> y,
+                        std::span<const int> counts = {}, const gemm_params& p = {}, const run_options& o = {}) {
   constexpr const char* where = "gemm_slices";
   BITDIAL_REQUIRE(v.stack != nullptr && v.n >= 1, where, ": slices: empty view");
   BITDIAL_REQUIRE(v.n <= v.stack->slices(), where, ": slices.n = ", v.n, ": the stack holds ", v.stack->slices());
@@ -56,7 +56,8 @@ inline void gemm_slices(const slice_view& v, const token_batch& x, matrix_view<f
       xb = token_batch{codes.data(), scales.data(), which.size(), x.cols, x.cols};
     }
     part.resize(which.size() * M);
-    gemm(v.slice(j), xb, matrix_view<float>(part.data(), which.size(), M), gemm_params{j == 0 ? p.bias : nullptr, p.row_begin, p.row_end}, o);
+    gemm(v.slice(j), xb, matrix_view<float>(part.data(), which.size(), M),
+         gemm_params{j == 0 ? p.bias : nullptr, p.row_begin, p.row_end}, o);
     const std::size_t r1 = std::min(p.row_end, M);
     for (std::size_t i = 0; i < which.size(); ++i)
       for (std::size_t r = p.row_begin; r < r1; ++r)

@@ -156,9 +156,12 @@ inline bool ternary_isa_available(kernel_isa isa) noexcept {
   switch (isa) {
     case kernel_isa::automatic:
     case kernel_isa::reference:
-    case kernel_isa::portable: return true;
-    case kernel_isa::avx2: return x86::plane_avx2_available();
-    case kernel_isa::avx512: return x86::plane_avx512_available();
+    case kernel_isa::portable:
+      return true;
+    case kernel_isa::avx2:
+      return x86::plane_avx2_available();
+    case kernel_isa::avx512:
+      return x86::plane_avx512_available();
   }
   return false;
 }
@@ -370,8 +373,8 @@ inline void gemm(const ternary_matrix& w, const token_batch& x, matrix_view<floa
   const std::size_t r0 = p.row_begin, r1 = std::min(p.row_end, w.rows());
   BITDIAL_REQUIRE(r0 < r1, where, ": params.row_begin = ", p.row_begin, ": empty row range (rows = ", w.rows(), ")");
   for (std::size_t n = 0; n < x.tokens; ++n)
-    BITDIAL_REQUIRE(std::isfinite(x.scales[n]) && x.scales[n] >= 0.0f, where, ": activations.scales[", n, "] = ",
-                    x.scales[n], ": must be finite and >= 0");
+    BITDIAL_REQUIRE(std::isfinite(x.scales[n]) && x.scales[n] >= 0.0f, where, ": activations.scales[", n,
+                    "] = ", x.scales[n], ": must be finite and >= 0");
   BITDIAL_REQUIRE(ternary_isa_available(o.isa), where, ": isa = ", to_string(o.isa),
                   ": not supported by this CPU or build for ternary weights");
   kernel_isa isa = o.isa;
@@ -390,16 +393,19 @@ inline void gemm(const ternary_matrix& w, const token_batch& x, matrix_view<floa
   constexpr std::size_t RG = ternary_matrix::rows_per_group;
   const std::size_t g0 = r0 / RG, g1 = (r1 - 1) / RG + 1;
   const std::size_t used = std::min<std::size_t>(o.threads == 0 ? pool.size() : o.threads, g1 - g0);
-  parallel_for(g1 - g0, used, [&](std::size_t i0, std::size_t i1) {
-    if (i0 >= i1) return;
-    const std::size_t a = std::max(r0, (g0 + i0) * RG), b = std::min(r1, (g0 + i1) * RG);
-    if (isa == kernel_isa::avx512)
-      detail::ternary_avx512(plan, y, p.bias, a, b);
-    else if (isa == kernel_isa::avx2)
-      detail::ternary_avx2(plan, y, p.bias, a, b);
-    else
-      detail::ternary_portable(plan, y, p.bias, a, b);
-  }, pool, used);
+  parallel_for(
+      g1 - g0, used,
+      [&](std::size_t i0, std::size_t i1) {
+        if (i0 >= i1) return;
+        const std::size_t a = std::max(r0, (g0 + i0) * RG), b = std::min(r1, (g0 + i1) * RG);
+        if (isa == kernel_isa::avx512)
+          detail::ternary_avx512(plan, y, p.bias, a, b);
+        else if (isa == kernel_isa::avx2)
+          detail::ternary_avx2(plan, y, p.bias, a, b);
+        else
+          detail::ternary_portable(plan, y, p.bias, a, b);
+      },
+      pool, used);
 }
 
 /// Float activations, quantized per token with BitNet's int8 rule inside the call.
@@ -412,8 +418,8 @@ inline void gemm(const ternary_matrix& w, const_matrix x, matrix_view<float> y, 
 /// y = Ŵ · x for one float token.
 inline void gemv(const ternary_matrix& w, std::span<const float> x, std::span<float> y, const gemm_params& p = {},
                  const run_options& o = {}) {
-  BITDIAL_REQUIRE(y.size() == w.rows(), "gemv(ternary): y.size() = ", y.size(), ": expected the weight rows = ",
-                  w.rows());
+  BITDIAL_REQUIRE(y.size() == w.rows(), "gemv(ternary): y.size() = ", y.size(),
+                  ": expected the weight rows = ", w.rows());
   std::vector<std::int8_t> xq(x.size());
   const token_params t = per_token_quantizer<8>().quantize_token(x, xq);  // validates x (finite, non-empty)
   gemm(w, token_batch{xq.data(), &t.scale, 1, xq.size(), xq.size()}, matrix_view<float>(y.data(), 1, y.size()), p, o);

@@ -55,9 +55,9 @@ enum class activation_mode : std::uint8_t { symmetric, asymmetric };
 
 /// Parameters of one quantized token.
 struct token_params {
-  float scale = 0.0f;            // dequantization multiplier 1/s
-  std::int32_t zero_point = 0;   // in the stored (bias-shifted) code domain; 0 for symmetric
-  std::int32_t code_sum = 0;     // Σ_k q_k of the stored codes
+  float scale = 0.0f;           // dequantization multiplier 1/s
+  std::int32_t zero_point = 0;  // in the stored (bias-shifted) code domain; 0 for symmetric
+  std::int32_t code_sum = 0;    // Σ_k q_k of the stored codes
 };
 
 /// Per-token quantized activations: x̂(t, k) = scales[t]·(codes(t, k) - zero_points[t]).
@@ -66,10 +66,10 @@ struct quantized_activations {
   std::size_t cols = 0;  // K
   int bits = 8;
   activation_mode mode = activation_mode::symmetric;
-  std::vector<std::int8_t> codes;          // rows * cols, row-major
-  std::vector<float> scales;               // per token, 1/s
-  std::vector<std::int32_t> zero_points;   // per token (all 0 for symmetric)
-  std::vector<std::int32_t> code_sums;     // per token, Σ_k codes(t, k)
+  std::vector<std::int8_t> codes;         // rows * cols, row-major
+  std::vector<float> scales;              // per token, 1/s
+  std::vector<std::int32_t> zero_points;  // per token (all 0 for symmetric)
+  std::vector<std::int32_t> code_sums;    // per token, Σ_k codes(t, k)
 
   std::int32_t code(std::size_t t, std::size_t k) const noexcept { return codes[t * cols + k]; }
   std::span<const std::int8_t> token(std::size_t t) const noexcept { return {codes.data() + t * cols, cols}; }
@@ -137,7 +137,7 @@ inline std::int32_t quantize_scaled_rne(const float* x, std::size_t k, float s, 
     const batch v = xsimd::min(xsimd::max(batch::load_unaligned(x + i) * vs, vlo), vhi);
     const ibatch t = xsimd::batch_cast<std::int32_t>(v);  // toward zero, exact for |v| < 2^31
     const batch tf = xsimd::batch_cast<float>(t);
-    const batch d = xsimd::abs(v - tf);                   // exact: v and tf share the binade
+    const batch d = xsimd::abs(v - tf);  // exact: v and tf share the binade
     const batch odd = xsimd::batch_cast<float>(t & ione);
     const auto away = (d > half) | ((d == half) & (odd != zero));
     const ibatch q = xsimd::batch_cast<std::int32_t>(tf + xsimd::select(away, xsimd::copysign(one, v), zero));
@@ -188,8 +188,8 @@ class per_token_quantizer {
   token_params quantize_token(std::span<const float> x, std::span<std::int8_t> codes) const {
     constexpr const char* where = "per_token_quantizer::quantize_token";
     detail::check_finite(x, where, "x");
-    BITDIAL_REQUIRE(codes.size() == x.size(), where, ": codes.size() = ", codes.size(), ": expected x.size() = ",
-                    x.size());
+    BITDIAL_REQUIRE(codes.size() == x.size(), where, ": codes.size() = ", codes.size(),
+                    ": expected x.size() = ", x.size());
     BITDIAL_REQUIRE(x.size() <= detail::max_token_len, where, ": x.size() = ", x.size(), ": exceeds 2^24");
     return quantize_token_unchecked(x.data(), x.size(), codes.data());
   }
@@ -244,8 +244,7 @@ class per_token_quantizer {
     const double range = std::clamp(static_cast<double>(hi) - static_cast<double>(lo), static_cast<double>(opt_.eps),
                                     static_cast<double>(std::numeric_limits<float>::max()));
     const float s = static_cast<float>(umax / range);
-    const std::int32_t z =
-        detail::round_half_even_small(std::clamp(-lo * s, 0.0f, static_cast<float>(umax)));
+    const std::int32_t z = detail::round_half_even_small(std::clamp(-lo * s, 0.0f, static_cast<float>(umax)));
     const float vlo = static_cast<float>(-z), vhi = static_cast<float>(umax - z);
     std::int32_t sum = 0;
     for (std::size_t i = 0; i < k; ++i) {

@@ -79,8 +79,8 @@ class bitmod_quantizer {
 
   explicit bitmod_quantizer(options o = {}) : opt_(std::move(o)) {
     BITDIAL_REQUIRE(opt_.group > 0, "bitmod_quantizer: group = 0: group size must be positive");
-    BITDIAL_REQUIRE(!opt_.menu.empty() && opt_.menu.size() <= 16, "bitmod_quantizer: menu.size() = ",
-                    opt_.menu.size(), ": must be in 1..16");
+    BITDIAL_REQUIRE(!opt_.menu.empty() && opt_.menu.size() <= 16, "bitmod_quantizer: menu.size() = ", opt_.menu.size(),
+                    ": must be in 1..16");
     for (std::size_t i = 0; i < opt_.menu.size(); ++i) {
       const float v = opt_.menu[i];
       BITDIAL_REQUIRE(std::isfinite(v) && v != 0.0f, "bitmod_quantizer: menu[", i, "] = ", v,

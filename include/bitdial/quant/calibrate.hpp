@@ -98,8 +98,8 @@ class sorted_group {
   /// Error of nearest-grid quantization at step s > 0, and the step that is optimal for the same
   /// assignment of values to levels (least squares: Σ_k c_k·Σx / Σ_k c_k²·count, c_k = k + offset).
   struct fit {
-    double sse = 0.0;    // Σ_i min_g (x_i - g)²
-    double step = 0.0;   // refitted step (s itself when every value is on the zero level)
+    double sse = 0.0;   // Σ_i min_g (x_i - g)²
+    double step = 0.0;  // refitted step (s itself when every value is on the zero level)
   };
   /// Cells are visited from the one just below the smallest value; each cell's end is found by a
   /// galloping search from its start, so the cost is O(Σ log(cell size)) rather than O(levels·log n).
@@ -152,8 +152,7 @@ class sorted_group {
 inline void check_search_options(const mse_search_options& o, const char* where) {
   BITDIAL_REQUIRE(o.grid_points >= 2 && o.grid_points <= 100000, where, ": grid_points = ", o.grid_points,
                   ": must be in 2..100000");
-  BITDIAL_REQUIRE(o.min_ratio > 0.0 && o.min_ratio < 1.0, where, ": min_ratio = ", o.min_ratio,
-                  ": must be in (0, 1)");
+  BITDIAL_REQUIRE(o.min_ratio > 0.0 && o.min_ratio < 1.0, where, ": min_ratio = ", o.min_ratio, ": must be in (0, 1)");
   BITDIAL_REQUIRE(o.starts >= 1 && o.starts <= 64, where, ": starts = ", o.starts, ": must be in 1..64");
   BITDIAL_REQUIRE(o.local_points >= 0 && o.local_points <= 100000, where, ": local_points = ", o.local_points,
                   ": must be in 0..100000");
@@ -330,7 +329,8 @@ affine_params mse_params(const uniform_asymmetric<B>& q, const_matrix w, const m
 
 /// Quantizes with MSE-optimal scales: q.quantize_with_scales(w, mse_scales(q, w)).
 template <int B>
-quantized_matrix<std::int8_t> quantize_mse(const uniform_symmetric<B>& q, const_matrix w, const mse_search_options& o = {}) {
+quantized_matrix<std::int8_t> quantize_mse(const uniform_symmetric<B>& q, const_matrix w,
+                                           const mse_search_options& o = {}) {
   return q.quantize_with_scales(w, mse_scales(q, w, o));
 }
 template <int B>

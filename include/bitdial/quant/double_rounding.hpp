@@ -1,4 +1,5 @@
-// bitdial/quant/double_rounding.hpp — serve a signed B-bit master at any b <= B by rounding its codes (SEMANTICS.md §2).
+// bitdial/quant/double_rounding.hpp — serve a signed B-bit master at any b <= B by rounding its codes (SEMANTICS.md
+// §2).
 //
 // Seed: "Nearly Lossless Adaptive Bit Switching" (double rounding). One signed master is stored,
 // q8 in [-2^(B-1), 2^(B-1)-1] with a scale s8 per tensor / output channel / group (B = 8 usually,
@@ -65,16 +66,15 @@ inline void check_served_bits(int b, int master_bits, const char* where) {
 /// scales (finite, >= 0) and zero points (forbidden unless `allow_zero_points`).
 template <class Code>
 void check_master(const quantized_matrix<Code>& m, int master_bits, bool allow_zero_points, const char* where) {
-  BITDIAL_REQUIRE(m.rows > 0 && m.cols > 0, where, ": master shape = ", m.rows, "x", m.cols,
-                  ": must not be empty");
-  BITDIAL_REQUIRE(m.bits == master_bits, where, ": master.bits = ", m.bits, ": this server expects ",
-                  master_bits, "-bit masters");
+  BITDIAL_REQUIRE(m.rows > 0 && m.cols > 0, where, ": master shape = ", m.rows, "x", m.cols, ": must not be empty");
+  BITDIAL_REQUIRE(m.bits == master_bits, where, ": master.bits = ", m.bits, ": this server expects ", master_bits,
+                  "-bit masters");
   m.gran.validate(m.cols, where);
   const std::size_t n = checked_mul(m.rows, m.cols, where, "master shape");
   BITDIAL_REQUIRE(m.codes.size() == n, where, ": master.codes.size() = ", m.codes.size(), ": expected ", n);
   const std::size_t groups = m.gran.count(m.rows, m.cols);
-  BITDIAL_REQUIRE(m.scales.size() == groups, where, ": master.scales.size() = ", m.scales.size(),
-                  ": expected ", groups);
+  BITDIAL_REQUIRE(m.scales.size() == groups, where, ": master.scales.size() = ", m.scales.size(), ": expected ",
+                  groups);
   if (allow_zero_points) {
     BITDIAL_REQUIRE(m.zero_points.empty() || m.zero_points.size() == groups, where,
                     ": master.zero_points.size() = ", m.zero_points.size(), ": expected 0 or ", groups);
@@ -86,9 +86,9 @@ void check_master(const quantized_matrix<Code>& m, int master_bits, bool allow_z
   const std::int32_t lo = is_signed ? signed_min(master_bits) : 0;
   const std::int32_t hi = is_signed ? signed_max(master_bits) : unsigned_max(master_bits);
   for (std::size_t i = 0; i < n; ++i)
-    BITDIAL_REQUIRE(m.codes[i] >= lo && m.codes[i] <= hi, where, ": master.codes[", i, "] = ",
-                    std::int32_t{m.codes[i]}, ": outside the ", master_bits, "-bit ",
-                    is_signed ? "signed" : "unsigned", " range [", lo, ", ", hi, "]");
+    BITDIAL_REQUIRE(m.codes[i] >= lo && m.codes[i] <= hi, where, ": master.codes[", i, "] = ", std::int32_t{m.codes[i]},
+                    ": outside the ", master_bits, "-bit ", is_signed ? "signed" : "unsigned", " range [", lo, ", ", hi,
+                    "]");
   for (std::size_t g = 0; g < groups; ++g)
     BITDIAL_REQUIRE(std::isfinite(m.scales[g]) && m.scales[g] >= 0.0f, where, ": master.scales[", g,
                     "] = ", m.scales[g], ": must be finite and >= 0");
@@ -97,8 +97,7 @@ void check_master(const quantized_matrix<Code>& m, int master_bits, bool allow_z
 /// s · 2^k, required finite (s finite and >= 0 already checked).
 inline float checked_served_scale(float s, int k, std::size_t g, const char* where) {
   const float sb = std::ldexp(s, k);
-  BITDIAL_REQUIRE(std::isfinite(sb), where, ": master.scales[", g, "] = ", s, ": times 2^", k,
-                  " overflows float");
+  BITDIAL_REQUIRE(std::isfinite(sb), where, ": master.scales[", g, "] = ", s, ": times 2^", k, " overflows float");
   return sb;
 }
 
@@ -131,10 +130,10 @@ class double_rounding {
   /// q_b = clamp(round(q8 / 2^(B-b)), -2^(b-1), 2^(b-1)-1) under tie rule r. Throws for B outside
   /// 2..8, b outside 1..B, or q8 outside the signed B-bit range.
   static constexpr std::int32_t serve_code(std::int32_t q8, int master_bits, int b, rounding r) {
-    BITDIAL_REQUIRE(master_bits >= 2 && master_bits <= max_bits, "double_rounding::serve_code: master_bits = ",
-                    master_bits, ": must be in 2..8");
-    BITDIAL_REQUIRE(b >= 1 && b <= master_bits, "double_rounding::serve_code: b = ", b, ": must be in 1..",
-                    master_bits, " (the master width)");
+    BITDIAL_REQUIRE(master_bits >= 2 && master_bits <= max_bits,
+                    "double_rounding::serve_code: master_bits = ", master_bits, ": must be in 2..8");
+    BITDIAL_REQUIRE(b >= 1 && b <= master_bits, "double_rounding::serve_code: b = ", b, ": must be in 1..", master_bits,
+                    " (the master width)");
     BITDIAL_REQUIRE(q8 >= signed_min(master_bits) && q8 <= signed_max(master_bits),
                     "double_rounding::serve_code: q8 = ", q8, ": outside the signed ", master_bits, "-bit range");
     return detail::double_round_code(q8, master_bits - b, b, r);
@@ -147,7 +146,7 @@ class double_rounding {
     const std::int32_t rhu = serve_code(q8, master_bits, b, rounding::half_up);  // validates
     const int k = master_bits - b;
     if (k == 0) return q8;
-    const std::int32_t top = q8 >> k;             // planes k..B-1, sign-extended
+    const std::int32_t top = q8 >> k;                // planes k..B-1, sign-extended
     const std::int32_t carry = (q8 >> (k - 1)) & 1;  // plane k-1
     const std::int32_t v = (top == signed_max(b) && carry) ? top : top + carry;
     BITDIAL_ASSERT(v == rhu);

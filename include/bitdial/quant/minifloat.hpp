@@ -89,10 +89,14 @@ enum class overflow_policy : std::uint8_t { saturate, to_special };
 
 inline const char* to_string(minifloat_specials s) noexcept {
   switch (s) {
-    case minifloat_specials::none: return "none";
-    case minifloat_specials::nan_only: return "nan_only";
-    case minifloat_specials::inf_nan: return "inf_nan";
-    case minifloat_specials::e8m0: return "e8m0";
+    case minifloat_specials::none:
+      return "none";
+    case minifloat_specials::nan_only:
+      return "nan_only";
+    case minifloat_specials::inf_nan:
+      return "inf_nan";
+    case minifloat_specials::e8m0:
+      return "e8m0";
   }
   return "?";
 }
@@ -100,9 +104,7 @@ inline const char* to_string(minifloat_specials s) noexcept {
 namespace detail {
 
 /// 2^e as a double, exact for -1022 <= e <= 1023 (constexpr; std::ldexp is not).
-constexpr double pow2(int e) noexcept {
-  return std::bit_cast<double>(static_cast<std::uint64_t>(e + 1023) << 52);
-}
+constexpr double pow2(int e) noexcept { return std::bit_cast<double>(static_cast<std::uint64_t>(e + 1023) << 52); }
 
 /// floor(log2(a)) of a positive, finite, normal double (every float is one).
 constexpr int floor_log2(double a) noexcept {
@@ -133,11 +135,13 @@ struct minifloat_format {
   /// Largest magnitude code with a finite value.
   constexpr std::uint32_t max_magnitude_code() const noexcept {
     switch (specials) {
-      case minifloat_specials::none: return magnitude_mask();
+      case minifloat_specials::none:
+        return magnitude_mask();
       case minifloat_specials::inf_nan:
         return (static_cast<std::uint32_t>(max_exponent_field()) << mantissa_bits) - 1u;
       case minifloat_specials::nan_only:
-      case minifloat_specials::e8m0: return magnitude_mask() - 1u;
+      case minifloat_specials::e8m0:
+        return magnitude_mask() - 1u;
     }
     return magnitude_mask();
   }
@@ -172,12 +176,14 @@ struct minifloat_format {
   constexpr bool is_nan(std::uint8_t code) const noexcept {
     const std::uint32_t mag = code & magnitude_mask();
     switch (specials) {
-      case minifloat_specials::none: return false;
+      case minifloat_specials::none:
+        return false;
       case minifloat_specials::inf_nan:
         return (mag >> mantissa_bits) == static_cast<std::uint32_t>(max_exponent_field()) &&
                (mag & ((1u << mantissa_bits) - 1u)) != 0;
       case minifloat_specials::nan_only:
-      case minifloat_specials::e8m0: return mag == magnitude_mask();
+      case minifloat_specials::e8m0:
+        return mag == magnitude_mask();
     }
     return false;
   }
@@ -190,12 +196,15 @@ struct minifloat_format {
   constexpr std::uint8_t nan_code(bool negative = false) const noexcept {
     std::uint32_t mag = 0;
     switch (specials) {
-      case minifloat_specials::none: return 0;
+      case minifloat_specials::none:
+        return 0;
       case minifloat_specials::inf_nan:  // quiet NaN: top mantissa bit set
         mag = (static_cast<std::uint32_t>(max_exponent_field()) << mantissa_bits) | (1u << (mantissa_bits - 1));
         break;
       case minifloat_specials::nan_only:
-      case minifloat_specials::e8m0: mag = magnitude_mask(); break;
+      case minifloat_specials::e8m0:
+        mag = magnitude_mask();
+        break;
     }
     return static_cast<std::uint8_t>(mag | (negative ? sign_mask() : 0u));
   }
@@ -291,7 +300,7 @@ struct minifloat_format {
     if (a >= min_norm) {
       const int e = detail::floor_log2(a);
       const int field = e + bias;
-      if (field > max_exponent_field()) return overflow;  // a >= 2^(2^E - bias): beyond every format's max
+      if (field > max_exponent_field()) return overflow;     // a >= 2^(2^E - bias): beyond every format's max
       const double q = a * detail::pow2(mantissa_bits - e);  // in [2^M, 2^(M+1)), exact
       const std::uint32_t lead = 1u << mantissa_bits;
       return round_q(q, [&](std::uint64_t qi) {
@@ -321,17 +330,16 @@ inline constexpr minifloat_format e5m2{5, 2, 15, true, minifloat_specials::inf_n
 inline constexpr minifloat_format e8m0{8, 0, 127, false, minifloat_specials::e8m0, false};
 
 /// Validated run-time format; bias defaults to the IEEE bias 2^(E-1) - 1.
-inline minifloat_format make_minifloat_format(int exponent_bits, int mantissa_bits, int bias,
-                                              bool subnormals = true,
+inline minifloat_format make_minifloat_format(int exponent_bits, int mantissa_bits, int bias, bool subnormals = true,
                                               minifloat_specials specials = minifloat_specials::none) {
-  const minifloat_format f{exponent_bits, mantissa_bits, bias, subnormals, specials,
-                           specials != minifloat_specials::e8m0};
+  const minifloat_format f{exponent_bits, mantissa_bits, bias,
+                           subnormals,    specials,      specials != minifloat_specials::e8m0};
   f.validate("make_minifloat_format");
   return f;
 }
 inline minifloat_format make_minifloat_format(int exponent_bits, int mantissa_bits) {
-  BITDIAL_REQUIRE(exponent_bits >= 1 && exponent_bits <= 8, "make_minifloat_format: exponent_bits = ",
-                  exponent_bits, ": must be in 1..8");
+  BITDIAL_REQUIRE(exponent_bits >= 1 && exponent_bits <= 8, "make_minifloat_format: exponent_bits = ", exponent_bits,
+                  ": must be in 1..8");
   return make_minifloat_format(exponent_bits, mantissa_bits, ieee_bias(exponent_bits));
 }
 
@@ -407,23 +415,22 @@ class minifloat_quantizer {
     BITDIAL_REQUIRE(std::isfinite(opt_.search_lo) && opt_.search_lo > 0.0f,
                     "minifloat_quantizer: search_lo = ", opt_.search_lo, ": must be finite and > 0");
     BITDIAL_REQUIRE(std::isfinite(opt_.search_hi) && opt_.search_hi >= opt_.search_lo,
-                    "minifloat_quantizer: search_hi = ", opt_.search_hi, ": must be finite and >= search_lo = ",
-                    opt_.search_lo);
+                    "minifloat_quantizer: search_hi = ", opt_.search_hi,
+                    ": must be finite and >= search_lo = ", opt_.search_lo);
   }
 
   const options& opts() const noexcept { return opt_; }
 
   /// x̂ = s · decode(encode(x / s)), x / s in float; s == 0 never occurs (zero groups use s = 1).
-  float fake_quantize(float x, float s) const {
-    return s * opt_.format.decode(opt_.format.encode(x / s, opt_.round));
-  }
+  float fake_quantize(float x, float s) const { return s * opt_.format.decode(opt_.format.encode(x / s, opt_.round)); }
 
   minifloat_matrix quantize(const_matrix w) const {
     detail::check_quantize_input(w, opt_.gran, "minifloat_quantizer::quantize");
     std::vector<float> scales(opt_.gran.count(w.rows, w.cols));
-    detail::for_each_group(w.rows, w.cols, opt_.gran, [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
-      scales[g] = choose_scale(w, row, c0, c1);
-    });
+    detail::for_each_group(w.rows, w.cols, opt_.gran,
+                           [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
+                             scales[g] = choose_scale(w, row, c0, c1);
+                           });
     return encode_all(w, std::move(scales));
   }
 

@@ -87,12 +87,18 @@ struct mx_format {
   /// Element minifloat format (E2M1 for int8, unused).
   constexpr minifloat_format minifloat() const noexcept {
     switch (element) {
-      case mx_element::e2m1: return e2m1;
-      case mx_element::e2m3: return e2m3;
-      case mx_element::e3m2: return e3m2;
-      case mx_element::e4m3: return e4m3;
-      case mx_element::e5m2: return e5m2;
-      case mx_element::int8: return e2m1;
+      case mx_element::e2m1:
+        return e2m1;
+      case mx_element::e2m3:
+        return e2m3;
+      case mx_element::e3m2:
+        return e3m2;
+      case mx_element::e4m3:
+        return e4m3;
+      case mx_element::e5m2:
+        return e5m2;
+      case mx_element::int8:
+        return e2m1;
     }
     return e2m1;
   }
@@ -104,12 +110,18 @@ struct mx_format {
 
   const char* name() const noexcept {
     switch (element) {
-      case mx_element::e2m1: return "MXFP4";
-      case mx_element::e2m3: return "MXFP6_E2M3";
-      case mx_element::e3m2: return "MXFP6_E3M2";
-      case mx_element::e4m3: return "MXFP8_E4M3";
-      case mx_element::e5m2: return "MXFP8_E5M2";
-      case mx_element::int8: return "MXINT8";
+      case mx_element::e2m1:
+        return "MXFP4";
+      case mx_element::e2m3:
+        return "MXFP6_E2M3";
+      case mx_element::e3m2:
+        return "MXFP6_E3M2";
+      case mx_element::e4m3:
+        return "MXFP8_E4M3";
+      case mx_element::e5m2:
+        return "MXFP8_E5M2";
+      case mx_element::int8:
+        return "MXINT8";
     }
     return "?";
   }
@@ -175,8 +187,8 @@ inline void check_block_input(const_matrix w, std::size_t block, const char* whe
   BITDIAL_REQUIRE(w.cols % block == 0, where, ": K = ", w.cols, ": must be a multiple of the block size ", block);
   for (std::size_t r = 0; r < w.rows; ++r)
     for (std::size_t c = 0; c < w.cols; ++c)
-      BITDIAL_REQUIRE(std::isfinite(w(r, c)), where, ": weights(", r, ", ", c, ") = ", w(r, c), " in block ",
-                      c / block, " of row ", r, ": must be finite");
+      BITDIAL_REQUIRE(std::isfinite(w(r, c)), where, ": weights(", r, ", ", c, ") = ", w(r, c), " in block ", c / block,
+                      " of row ", r, ": must be finite");
 }
 
 }  // namespace detail

@@ -113,7 +113,8 @@ class nvfp4_quantizer {
         for (std::size_t c = c0; c < c0 + nvfp4_block_size; ++c) amax = std::max(amax, std::fabs(w(r, c)));
         out.scales[r * out.blocks_per_row() + b] = block_scale_code(amax, out.tensor_scale);
         const float d = out.effective_scale(r, b);
-        for (std::size_t c = c0; c < c0 + nvfp4_block_size; ++c) out.codes.set(r * w.cols + c, e2m1.encode(w(r, c) / d));
+        for (std::size_t c = c0; c < c0 + nvfp4_block_size; ++c)
+          out.codes.set(r * w.cols + c, e2m1.encode(w(r, c) / d));
       }
     return out;
   }

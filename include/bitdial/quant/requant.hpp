@@ -90,9 +90,12 @@ constexpr std::int64_t shift_round64(std::int64_t v, int e, rounding r) noexcept
   const std::int64_t half = std::int64_t{1} << (e - 1);
   if (rem != half) return rem > half ? q + 1 : q;
   switch (r) {
-    case rounding::half_even: return q + (q & 1);
-    case rounding::half_away: return v < 0 ? q : q + 1;
-    case rounding::half_up: return q + 1;
+    case rounding::half_even:
+      return q + (q & 1);
+    case rounding::half_away:
+      return v < 0 ? q : q + 1;
+    case rounding::half_up:
+      return q + 1;
   }
   return q + (q & 1);
 }
@@ -147,8 +150,8 @@ void requantize(std::span<const std::int32_t> acc, dyadic_multiplier d, output_r
                 rounding rnd = rounding::half_even) {
   static_assert(std::is_integral_v<Out> && sizeof(Out) <= 4, "bitdial: requantize outputs an integer of <= 32 bits");
   constexpr const char* where = "requantize";
-  BITDIAL_REQUIRE(out.size() == acc.size(), where, ": out.size() = ", out.size(), ": expected acc.size() = ",
-                  acc.size());
+  BITDIAL_REQUIRE(out.size() == acc.size(), where, ": out.size() = ", out.size(),
+                  ": expected acc.size() = ", acc.size());
   BITDIAL_REQUIRE(d.m >= 0, where, ": m = ", d.m, ": must be >= 0");
   BITDIAL_REQUIRE(d.e >= 0 && d.e <= 62, where, ": e = ", d.e, ": must be in 0..62");
   detail::check_output_range(r, where);
@@ -192,9 +195,9 @@ constexpr std::int32_t requantize_gemmlowp(std::int32_t acc, gemmlowp_multiplier
   BITDIAL_ASSERT(g.shift >= -31 && g.shift <= 30 && r.lo <= r.hi);
   const int left = g.shift > 0 ? g.shift : 0;
   const int right = g.shift > 0 ? 0 : -g.shift;
-  const std::int32_t x = detail::saturate_i32(static_cast<std::int64_t>(acc) * (std::int64_t{1} << left),
-                                              std::numeric_limits<std::int32_t>::min(),
-                                              std::numeric_limits<std::int32_t>::max());
+  const std::int32_t x =
+      detail::saturate_i32(static_cast<std::int64_t>(acc) * (std::int64_t{1} << left),
+                           std::numeric_limits<std::int32_t>::min(), std::numeric_limits<std::int32_t>::max());
   const std::int32_t y = rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, g.m), right);
   return detail::saturate_i32(static_cast<std::int64_t>(y) + r.zero_point, r.lo, r.hi);
 }

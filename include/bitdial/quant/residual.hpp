@@ -1,4 +1,5 @@
-// bitdial/quant/residual.hpp — residual bit-slice stacks served as prefix sums Ŵ(n) = Σ_{j<n} slice_j (SEMANTICS.md §4).
+// bitdial/quant/residual.hpp — residual bit-slice stacks served as prefix sums Ŵ(n) = Σ_{j<n} slice_j (SEMANTICS.md
+// §4).
 //
 // A slice stack stores slices 0..N-1 of a rows x cols weight matrix W; serving n slices means using
 // Ŵ(n) = Σ_{j<n} slice_j, and slice j is always fitted to the residual left by the slices before it:
@@ -37,8 +38,8 @@
 //      is monotone: an element sitting exactly at a cell centre (e.g. W = 0 with slice 0 at 2 bits)
 //      moves off it to ±s_j/2, so the MSE can grow on such lattice data (tested); on continuous data
 //      it falls ≈ 4^(−b_j) per slice (Ŵ(1) itself can be worse than 0 when b_0 = 1 and amax ≫ the
-//      typical |W|, as in heavy-tailed groups: the levels are ±amax/2). Limits: b_j ≤ 7 (odd codes up to ±(2^b−1) must fit int8) and
-//      B ≤ 24 (a finer step than amax·2^−24 is below float resolution). All-zero group: σ = 0, codes 0.
+//      typical |W|, as in heavy-tailed groups: the levels are ±amax/2). Limits: b_j ≤ 7 (odd codes up to ±(2^b−1) must
+//      fit int8) and B ≤ 24 (a finer step than amax·2^−24 is below float resolution). All-zero group: σ = 0, codes 0.
 //      The packable payload of a mid-rise slice is the digit u_j = i_j + 2^(b_j−1) (b_j bits), not c_j.
 //
 // 2. bitstack (BitStack: "any-size compression" by iterative absolute-value decomposition):
@@ -109,8 +110,7 @@ inline void check_slice_index(std::size_t j, std::size_t stored, const char* whe
 }
 
 inline void check_requested_slices(std::size_t n, const char* where) {
-  BITDIAL_REQUIRE(n >= 1 && n <= max_residual_slices, where, ": slices = ", n, ": must be in 1..",
-                  max_residual_slices);
+  BITDIAL_REQUIRE(n >= 1 && n <= max_residual_slices, where, ": slices = ", n, ": must be in 1..", max_residual_slices);
 }
 
 inline std::size_t packed_bytes(std::size_t elements, int bits) {
@@ -347,7 +347,8 @@ class residual_binarizer {
           ++count[g];
         }
       q.scales.resize(groups);
-      for (std::size_t g = 0; g < groups; ++g) q.scales[g] = static_cast<float>(abs_sum[g] / static_cast<double>(count[g]));
+      for (std::size_t g = 0; g < groups; ++g)
+        q.scales[g] = static_cast<float>(abs_sum[g] / static_cast<double>(count[g]));
       for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t c = 0; c < cols; ++c) {
           const std::size_t i = r * cols + c;
@@ -490,8 +491,8 @@ class bitstack {
     detail::check_view(w, "bitstack::quantize", "weights");
     detail::check_finite(w, "bitstack::quantize", "weights");
     const std::size_t rows = w.rows, cols = w.cols, rank = opt_.rank;
-    BITDIAL_REQUIRE(rank <= std::min(rows, cols), "bitstack::quantize: rank = ", rank, ": exceeds min(M, K) = ",
-                    std::min(rows, cols), " for a ", rows, "x", cols, " matrix");
+    BITDIAL_REQUIRE(rank <= std::min(rows, cols), "bitstack::quantize: rank = ", rank,
+                    ": exceeds min(M, K) = ", std::min(rows, cols), " for a ", rows, "x", cols, " matrix");
     bitstack_matrix out;
     out.rows_ = rows;
     out.cols_ = cols;

@@ -1,4 +1,5 @@
-// bitdial/quant/ternary.hpp — ternary weight quantizers: BitNet b1.58 absmean, TWN, Tequila-style threshold (SEMANTICS.md §5).
+// bitdial/quant/ternary.hpp — ternary weight quantizers: BitNet b1.58 absmean, TWN, Tequila-style threshold
+// (SEMANTICS.md §5).
 //
 // All three return quantized_matrix<int8_t> with bits = 2, codes in {−1, 0, +1} and one float scale
 // per group (per tensor, per row or per group of G consecutive K-elements): Ŵ = scale·code.
@@ -102,12 +103,14 @@ class bitnet_ternary {
   quantized_matrix<std::int8_t> quantize(const_matrix w) const {
     detail::check_quantize_input(w, opt_.gran, "bitnet_ternary::quantize");
     auto out = detail::ternary_shell(w, opt_.gran);
-    detail::for_each_group(w.rows, w.cols, opt_.gran, [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
-      const float gamma = scale_for(detail::ternary_abs_mean(w, row, c0, c1));
-      out.scales[g] = gamma;
-      detail::ternary_for_each(w, row, c0, c1,
-                               [&](std::size_t r, std::size_t c, float x) { out.codes[r * w.cols + c] = code(x, gamma); });
-    });
+    detail::for_each_group(w.rows, w.cols, opt_.gran,
+                           [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
+                             const float gamma = scale_for(detail::ternary_abs_mean(w, row, c0, c1));
+                             out.scales[g] = gamma;
+                             detail::ternary_for_each(w, row, c0, c1, [&](std::size_t r, std::size_t c, float x) {
+                               out.codes[r * w.cols + c] = code(x, gamma);
+                             });
+                           });
     return out;
   }
 
@@ -142,20 +145,21 @@ class twn_ternary {
   quantized_matrix<std::int8_t> quantize(const_matrix w) const {
     detail::check_quantize_input(w, opt_.gran, "twn_ternary::quantize");
     auto out = detail::ternary_shell(w, opt_.gran);
-    detail::for_each_group(w.rows, w.cols, opt_.gran, [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
-      const float delta = threshold(detail::ternary_abs_mean(w, row, c0, c1));
-      double kept_sum = 0.0;
-      std::size_t kept = 0;
-      detail::ternary_for_each(w, row, c0, c1, [&](std::size_t r, std::size_t c, float x) {
-        const std::int8_t q = code(x, delta);
-        out.codes[r * w.cols + c] = q;
-        if (q != 0) {
-          kept_sum += std::fabs(static_cast<double>(x));
-          ++kept;
-        }
-      });
-      out.scales[g] = kept == 0 ? 0.0f : static_cast<float>(kept_sum / static_cast<double>(kept));
-    });
+    detail::for_each_group(
+        w.rows, w.cols, opt_.gran, [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
+          const float delta = threshold(detail::ternary_abs_mean(w, row, c0, c1));
+          double kept_sum = 0.0;
+          std::size_t kept = 0;
+          detail::ternary_for_each(w, row, c0, c1, [&](std::size_t r, std::size_t c, float x) {
+            const std::int8_t q = code(x, delta);
+            out.codes[r * w.cols + c] = q;
+            if (q != 0) {
+              kept_sum += std::fabs(static_cast<double>(x));
+              ++kept;
+            }
+          });
+          out.scales[g] = kept == 0 ? 0.0f : static_cast<float>(kept_sum / static_cast<double>(kept));
+        });
     return out;
   }
 
@@ -182,13 +186,15 @@ class tequila_ternary {
   quantized_matrix<std::int8_t> quantize(const_matrix w) const {
     detail::check_quantize_input(w, opt_.gran, "tequila_ternary::quantize");
     auto out = detail::ternary_shell(w, opt_.gran);
-    detail::for_each_group(w.rows, w.cols, opt_.gran, [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
-      const float gamma = detail::ternary_abs_mean(w, row, c0, c1);
-      const float delta = gamma / 2.0f;
-      out.scales[g] = gamma;
-      detail::ternary_for_each(w, row, c0, c1,
-                               [&](std::size_t r, std::size_t c, float x) { out.codes[r * w.cols + c] = code(x, delta); });
-    });
+    detail::for_each_group(w.rows, w.cols, opt_.gran,
+                           [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
+                             const float gamma = detail::ternary_abs_mean(w, row, c0, c1);
+                             const float delta = gamma / 2.0f;
+                             out.scales[g] = gamma;
+                             detail::ternary_for_each(w, row, c0, c1, [&](std::size_t r, std::size_t c, float x) {
+                               out.codes[r * w.cols + c] = code(x, delta);
+                             });
+                           });
     return out;
   }
 

@@ -1,4 +1,5 @@
-// bitdial/quant/truncation.hpp — serve a B-bit master at b <= B by its top b planes; truncation-ready masters (SEMANTICS.md §3).
+// bitdial/quant/truncation.hpp — serve a B-bit master at b <= B by its top b planes; truncation-ready masters
+// (SEMANTICS.md §3).
 //
 // Seed: TruncQuant (truncation-ready quantization). k = B - b.
 //
@@ -144,20 +145,20 @@ class truncation {
 
   /// q_b = q >> (B - b). q may be a signed [-2^(B-1), 2^(B-1)-1] or unsigned [0, 2^B - 1] B-bit code.
   static constexpr std::int32_t serve_code(std::int32_t q, int master_bits, int b) {
-    BITDIAL_REQUIRE(master_bits >= 2 && master_bits <= max_bits, "truncation::serve_code: master_bits = ",
-                    master_bits, ": must be in 2..8");
-    BITDIAL_REQUIRE(b >= 1 && b <= master_bits, "truncation::serve_code: b = ", b, ": must be in 1..",
-                    master_bits, " (the master width)");
-    BITDIAL_REQUIRE(q >= signed_min(master_bits) && q <= unsigned_max(master_bits), "truncation::serve_code: q = ",
-                    q, ": not a ", master_bits, "-bit code");
+    BITDIAL_REQUIRE(master_bits >= 2 && master_bits <= max_bits, "truncation::serve_code: master_bits = ", master_bits,
+                    ": must be in 2..8");
+    BITDIAL_REQUIRE(b >= 1 && b <= master_bits, "truncation::serve_code: b = ", b, ": must be in 1..", master_bits,
+                    " (the master width)");
+    BITDIAL_REQUIRE(q >= signed_min(master_bits) && q <= unsigned_max(master_bits), "truncation::serve_code: q = ", q,
+                    ": not a ", master_bits, "-bit code");
     return q >> (master_bits - b);
   }
 
   /// Reconstruction of a served code in master units (before the scale and zero point):
   /// 2^k·q_b + (2^k - 1)/2 (midpoint) or 2^k·q_b (floor), k = B - b.
   static constexpr double reconstruct(std::int32_t q_b, int master_bits, int b, truncation_reconstruction r) {
-    BITDIAL_REQUIRE(master_bits >= 2 && master_bits <= max_bits, "truncation::reconstruct: master_bits = ",
-                    master_bits, ": must be in 2..8");
+    BITDIAL_REQUIRE(master_bits >= 2 && master_bits <= max_bits, "truncation::reconstruct: master_bits = ", master_bits,
+                    ": must be in 2..8");
     BITDIAL_REQUIRE(b >= 1 && b <= master_bits, "truncation::reconstruct: b = ", b, ": must be in 1..", master_bits,
                     " (the master width)");
     const std::int32_t step = std::int32_t{1} << (master_bits - b);
@@ -221,7 +222,9 @@ class truncation_ready {
 
   explicit truncation_ready(options o = {}) requires(MasterBits != dynamic_bits) : bits_(), opt_(o) { validate(); }
   explicit truncation_ready(int master_bits, options o = {})
-      : bits_(detail::checked_master_bits(master_bits, "truncation_ready")), opt_(o) { validate(); }
+      : bits_(detail::checked_master_bits(master_bits, "truncation_ready")), opt_(o) {
+    validate();
+  }
 
   int master_bits() const noexcept { return bits_.value(); }
   const options& opts() const noexcept { return opt_; }
@@ -256,15 +259,16 @@ class truncation_ready {
     std::vector<float> scales(opt_.gran.count(w.rows, w.cols));
     auto search_rows = [&](std::size_t row_begin, std::size_t row_end) {
       std::vector<float> buf;
-      detail::for_each_group(w.rows, w.cols, opt_.gran, [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
-        const bool tensor = row == static_cast<std::size_t>(-1);
-        if (!tensor && (row < row_begin || row >= row_end)) return;
-        const std::size_t r0 = tensor ? 0 : row, r1 = tensor ? w.rows : row + 1;
-        buf.clear();
-        for (std::size_t r = r0; r < r1; ++r)
-          for (std::size_t c = c0; c < c1; ++c) buf.push_back(w(r, c));
-        scales[g] = search_unchecked(buf);
-      });
+      detail::for_each_group(w.rows, w.cols, opt_.gran,
+                             [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
+                               const bool tensor = row == static_cast<std::size_t>(-1);
+                               if (!tensor && (row < row_begin || row >= row_end)) return;
+                               const std::size_t r0 = tensor ? 0 : row, r1 = tensor ? w.rows : row + 1;
+                               buf.clear();
+                               for (std::size_t r = r0; r < r1; ++r)
+                                 for (std::size_t c = c0; c < c1; ++c) buf.push_back(w(r, c));
+                               scales[g] = search_unchecked(buf);
+                             });
     };
     if (opt_.gran.k == granularity::kind::per_tensor || w.rows < 2) {
       search_rows(0, w.rows);
@@ -290,10 +294,10 @@ class truncation_ready {
       if (b <= master_bits()) total += wb;
     }
     BITDIAL_REQUIRE(total > 0.0, where, ": width_weights: no positive weight for a width in 1..", master_bits());
-    BITDIAL_REQUIRE(opt_.coarse_steps >= 2 && opt_.coarse_steps <= 4096, where, ": coarse_steps = ",
-                    opt_.coarse_steps, ": must be in 2..4096");
-    BITDIAL_REQUIRE(opt_.refine_steps >= 0 && opt_.refine_steps <= 4096, where, ": refine_steps = ",
-                    opt_.refine_steps, ": must be in 0..4096");
+    BITDIAL_REQUIRE(opt_.coarse_steps >= 2 && opt_.coarse_steps <= 4096, where, ": coarse_steps = ", opt_.coarse_steps,
+                    ": must be in 2..4096");
+    BITDIAL_REQUIRE(opt_.refine_steps >= 0 && opt_.refine_steps <= 4096, where, ": refine_steps = ", opt_.refine_steps,
+                    ": must be in 0..4096");
     BITDIAL_REQUIRE(std::isfinite(opt_.min_clip) && opt_.min_clip > 0.0 && opt_.min_clip <= 1.0, where,
                     ": min_clip = ", opt_.min_clip, ": must be in (0, 1]");
   }
@@ -333,10 +337,10 @@ class truncation_ready {
     for (std::int32_t q = qmin + 1; q <= qmax; ++q) {
       const double edge = double(s) * (double(q) - 0.5);
       const std::size_t lo = first[std::size_t(q - 1 - qmin)];
-      first[std::size_t(q - qmin)] = static_cast<std::size_t>(
-          std::lower_bound(g.x.begin() + static_cast<std::ptrdiff_t>(lo), g.x.end(), edge,
-                           [](float a, double e) { return double(a) < e; }) -
-          g.x.begin());
+      first[std::size_t(q - qmin)] =
+          static_cast<std::size_t>(std::lower_bound(g.x.begin() + static_cast<std::ptrdiff_t>(lo), g.x.end(), edge,
+                                                    [](float a, double e) { return double(a) < e; }) -
+                                   g.x.begin());
     }
     const double energy = g.p2[n];
     // The floor keeps ln finite when a width is exact; relative to the energy, so it is scale-free.

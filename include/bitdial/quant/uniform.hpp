@@ -174,9 +174,12 @@ inline std::int32_t round_half_up_small(float v) noexcept {
 }
 inline std::int32_t round_small(float v, rounding r) noexcept {
   switch (r) {
-    case rounding::half_even: return round_half_even_small(v);
-    case rounding::half_away: return round_half_away_small(v);
-    case rounding::half_up: return round_half_up_small(v);
+    case rounding::half_even:
+      return round_half_even_small(v);
+    case rounding::half_away:
+      return round_half_away_small(v);
+    case rounding::half_up:
+      return round_half_up_small(v);
   }
   return round_half_even_small(v);
 }
@@ -247,9 +250,10 @@ class uniform_symmetric {
   }
   std::vector<float> absmax_scales_unchecked(const_matrix w) const {
     std::vector<float> s(opt_.gran.count(w.rows, w.cols));
-    detail::for_each_group(w.rows, w.cols, opt_.gran, [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
-      s[g] = scale_for(detail::group_absmax(w, row, c0, c1));
-    });
+    detail::for_each_group(w.rows, w.cols, opt_.gran,
+                           [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
+                             s[g] = scale_for(detail::group_absmax(w, row, c0, c1));
+                           });
     return s;
   }
   quantized_matrix<std::int8_t> encode(const_matrix w, std::vector<float> scales) const {
@@ -332,8 +336,8 @@ class uniform_asymmetric {
     detail::check_scales(scales, n, where);
     BITDIAL_REQUIRE(zero_points.size() == n, where, ": zero_points.size() = ", zero_points.size(), ": expected ", n);
     for (std::size_t i = 0; i < n; ++i)
-      BITDIAL_REQUIRE(zero_points[i] >= 0 && zero_points[i] <= qmax(), where, ": zero_points[", i, "] = ",
-                      zero_points[i], ": must be in 0..", qmax());
+      BITDIAL_REQUIRE(zero_points[i] >= 0 && zero_points[i] <= qmax(), where, ": zero_points[", i,
+                      "] = ", zero_points[i], ": must be in 0..", qmax());
     return encode(w, affine_params{{scales.begin(), scales.end()}, {zero_points.begin(), zero_points.end()}});
   }
   quantized_matrix<std::uint8_t> quantize_with_scales(const_matrix w, const affine_params& p) const {
@@ -344,12 +348,13 @@ class uniform_asymmetric {
   affine_params minmax_params_unchecked(const_matrix w) const {
     const std::size_t n = opt_.gran.count(w.rows, w.cols);
     affine_params p{std::vector<float>(n), std::vector<std::int32_t>(n)};
-    detail::for_each_group(w.rows, w.cols, opt_.gran, [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
-      const detail::min_max m = detail::group_min_max(w, row, c0, c1);
-      const group_params gp = params_for(m.min, m.max);
-      p.scales[g] = gp.scale;
-      p.zero_points[g] = gp.zero_point;
-    });
+    detail::for_each_group(w.rows, w.cols, opt_.gran,
+                           [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
+                             const detail::min_max m = detail::group_min_max(w, row, c0, c1);
+                             const group_params gp = params_for(m.min, m.max);
+                             p.scales[g] = gp.scale;
+                             p.zero_points[g] = gp.zero_point;
+                           });
     return p;
   }
   quantized_matrix<std::uint8_t> encode(const_matrix w, affine_params p) const {
@@ -449,9 +454,10 @@ class uniform_midrise {
  private:
   std::vector<float> absmax_scales_unchecked(const_matrix w) const {
     std::vector<float> s(opt_.gran.count(w.rows, w.cols));
-    detail::for_each_group(w.rows, w.cols, opt_.gran, [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
-      s[g] = scale_for(detail::group_absmax(w, row, c0, c1));
-    });
+    detail::for_each_group(w.rows, w.cols, opt_.gran,
+                           [&](std::size_t g, std::size_t row, std::size_t c0, std::size_t c1) {
+                             s[g] = scale_for(detail::group_absmax(w, row, c0, c1));
+                           });
     return s;
   }
   midrise_matrix encode(const_matrix w, std::vector<float> scales) const {

@@ -35,7 +35,8 @@ inline std::vector<width_divergence> cross_width_report(const elastic_weight& w,
                                                         double outlier_factor = 3.0, const run_options& o = {}) {
   constexpr const char* where = "cross_width_report";
   detail::check_view(tokens, where, "tokens");
-  BITDIAL_REQUIRE(tokens.cols == w.stack().cols(), where, ": tokens.cols = ", tokens.cols, ": expected K = ", w.stack().cols());
+  BITDIAL_REQUIRE(tokens.cols == w.stack().cols(), where, ": tokens.cols = ", tokens.cols,
+                  ": expected K = ", w.stack().cols());
   BITDIAL_REQUIRE(std::isfinite(outlier_factor) && outlier_factor > 0, where, ": outlier_factor = ", outlier_factor,
                   ": must be finite and > 0");
   const bit_plane_stack& s = w.stack();

@@ -39,9 +39,12 @@ enum class reconstruction : std::uint8_t { midpoint, floor };
 
 inline const char* to_string(serve_rule r) noexcept {
   switch (r) {
-    case serve_rule::truncate: return "truncate";
-    case serve_rule::round_half_up: return "round_half_up";
-    case serve_rule::round_half_even: return "round_half_even";
+    case serve_rule::truncate:
+      return "truncate";
+    case serve_rule::round_half_up:
+      return "round_half_up";
+    case serve_rule::round_half_even:
+      return "round_half_even";
   }
   return "?";
 }
@@ -69,7 +72,8 @@ struct plane_view {
     const std::int32_t q = stack->code(row_begin + r, c);
     const int k = shift();
     switch (rule) {
-      case serve_rule::truncate: return q >> k;
+      case serve_rule::truncate:
+        return q >> k;
       case serve_rule::round_half_up:
         return clamp_i32(shift_round(q, k, rounding::half_up), signed_min(bits), signed_max(bits));
       case serve_rule::round_half_even:
@@ -99,9 +103,12 @@ struct plane_view {
   int planes_used() const noexcept {
     if (bits == master_bits()) return bits;
     switch (rule) {
-      case serve_rule::truncate: return bits;
-      case serve_rule::round_half_up: return bits + 1;
-      case serve_rule::round_half_even: return master_bits();
+      case serve_rule::truncate:
+        return bits;
+      case serve_rule::round_half_up:
+        return bits + 1;
+      case serve_rule::round_half_even:
+        return master_bits();
     }
     return master_bits();
   }
@@ -119,8 +126,8 @@ namespace detail {
 inline plane_view make_view(const bit_plane_stack& s, int bits, serve_rule rule, reconstruction recon,
                             std::size_t row_begin, std::size_t row_end, const char* where) {
   BITDIAL_REQUIRE(s.rows() > 0, where, ": the stack is empty");
-  BITDIAL_REQUIRE(bits >= 1 && bits <= s.master_bits(), where, ": bits = ", bits, ": must be in 1..",
-                  s.master_bits(), " (the master width)");
+  BITDIAL_REQUIRE(bits >= 1 && bits <= s.master_bits(), where, ": bits = ", bits, ": must be in 1..", s.master_bits(),
+                  " (the master width)");
   BITDIAL_REQUIRE(rule == serve_rule::truncate || s.is_signed(), where, ": rule = ", to_string(rule),
                   ": double rounding needs a signed master");
   BITDIAL_REQUIRE(row_begin < row_end && row_end <= s.rows(), where, ": rows = [", row_begin, ", ", row_end,

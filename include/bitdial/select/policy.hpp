@@ -42,7 +42,8 @@ class width_map {
   }
   /// Σ bits_i · weights_i / Σ weights_i (weights: parameter counts of the entries).
   double average_bits(std::span<const std::size_t> weights) const {
-    BITDIAL_REQUIRE(weights.size() == n_, "width_map::average_bits: weights.size() = ", weights.size(), ": expected ", n_);
+    BITDIAL_REQUIRE(weights.size() == n_, "width_map::average_bits: weights.size() = ", weights.size(), ": expected ",
+                    n_);
     double num = 0, den = 0;
     for (std::size_t i = 0; i < n_; ++i) {
       num += double(get(i)) * double(weights[i]);
@@ -67,19 +68,22 @@ using expert_widths = width_map;
 /// error[i][b-1] is entry i's measured error at width b (e.g. output MSE on calibration data).
 /// Greedy by error saved per added bit·parameter, from every entry at min_bits: optimal when each
 /// entry's error is convex and decreasing in b, which quantization error is in practice.
-inline std::vector<int> allocate_widths(std::span<const std::array<double, 8>> error, std::span<const std::size_t> sizes,
-                                        double target_average_bits, int min_bits = 1, int max_bits_allowed = 8) {
+inline std::vector<int> allocate_widths(std::span<const std::array<double, 8>> error,
+                                        std::span<const std::size_t> sizes, double target_average_bits,
+                                        int min_bits = 1, int max_bits_allowed = 8) {
   constexpr const char* where = "allocate_widths";
   BITDIAL_REQUIRE(!error.empty(), where, ": error: empty");
   BITDIAL_REQUIRE(sizes.size() == error.size(), where, ": sizes.size() = ", sizes.size(), ": expected ", error.size());
   detail::checked_bits(min_bits, where, "min_bits");
   detail::checked_bits(max_bits_allowed, where, "max_bits");
-  BITDIAL_REQUIRE(min_bits <= max_bits_allowed, where, ": min_bits = ", min_bits, ": exceeds max_bits = ", max_bits_allowed);
+  BITDIAL_REQUIRE(min_bits <= max_bits_allowed, where, ": min_bits = ", min_bits,
+                  ": exceeds max_bits = ", max_bits_allowed);
   BITDIAL_REQUIRE(std::isfinite(target_average_bits) && target_average_bits >= min_bits, where,
                   ": target_average_bits = ", target_average_bits, ": must be finite and >= min_bits = ", min_bits);
   for (std::size_t i = 0; i < error.size(); ++i)
     for (int b = 0; b < 8; ++b)
-      BITDIAL_REQUIRE(std::isfinite(error[i][b]), where, ": error[", i, "][", b, "] = ", error[i][b], ": must be finite");
+      BITDIAL_REQUIRE(std::isfinite(error[i][b]), where, ": error[", i, "][", b, "] = ", error[i][b],
+                      ": must be finite");
   double total = 0;
   for (std::size_t s : sizes) total += double(s);
   BITDIAL_REQUIRE(total > 0, where, ": sizes sum to 0");

@@ -52,12 +52,15 @@ inline double crest_factor(std::span<const float> x) noexcept {
 
 class statistic_router final : public token_router {
  public:
-  statistic_router(int n_min, int n_max, std::vector<double> thresholds) : n_min_(n_min), n_max_(n_max), t_(std::move(thresholds)) {
-    BITDIAL_REQUIRE(n_min >= 1 && n_min <= n_max, "statistic_router: counts = [", n_min, ", ", n_max, "]: need 1 <= n_min <= n_max");
+  statistic_router(int n_min, int n_max, std::vector<double> thresholds)
+      : n_min_(n_min), n_max_(n_max), t_(std::move(thresholds)) {
+    BITDIAL_REQUIRE(n_min >= 1 && n_min <= n_max, "statistic_router: counts = [", n_min, ", ", n_max,
+                    "]: need 1 <= n_min <= n_max");
     BITDIAL_REQUIRE(t_.size() == std::size_t(n_max - n_min), "statistic_router: thresholds.size() = ", t_.size(),
                     ": expected n_max - n_min = ", n_max - n_min);
     for (std::size_t j = 0; j < t_.size(); ++j)
-      BITDIAL_REQUIRE(!std::isnan(t_[j]), "statistic_router: thresholds[", j, "] = nan: must be a number (±inf allowed)");
+      BITDIAL_REQUIRE(!std::isnan(t_[j]), "statistic_router: thresholds[", j,
+                      "] = nan: must be a number (±inf allowed)");
     BITDIAL_REQUIRE(std::is_sorted(t_.begin(), t_.end()), "statistic_router: thresholds: must be non-decreasing");
   }
 
@@ -66,7 +69,8 @@ class statistic_router final : public token_router {
     constexpr const char* where = "statistic_router::calibrate";
     detail::check_view(tokens, where, "tokens");
     detail::check_finite(tokens, where, "tokens");
-    BITDIAL_REQUIRE(n_min >= 1 && n_min <= n_max, where, ": counts = [", n_min, ", ", n_max, "]: need 1 <= n_min <= n_max");
+    BITDIAL_REQUIRE(n_min >= 1 && n_min <= n_max, where, ": counts = [", n_min, ", ", n_max,
+                    "]: need 1 <= n_min <= n_max");
     BITDIAL_REQUIRE(target_average >= n_min && target_average <= n_max, where, ": target_average = ", target_average,
                     ": must be in [", n_min, ", ", n_max, "]");
     const int m = n_max - n_min;

@@ -209,8 +209,8 @@ inline void plane_gemm(const plane_view& w, const token_batch& x, const lookup_t
       const std::size_t lo = std::max(r0, rb * RB), hi = std::min(r1, (rb + 1) * RB);
       for (std::size_t row = lo; row < hi; ++row) {
         for (std::size_t g = 0; g < groups; ++g) row_acc[g] = acc[g * RB + (row - rb * RB)];
-        y(n, row - w.row_begin) = bitdial::detail::finish_row(w, row - w.row_begin, row_acc.data(),
-                                                              &sumx[n * groups], x.scales[n], bias);
+        y(n, row - w.row_begin) =
+            bitdial::detail::finish_row(w, row - w.row_begin, row_acc.data(), &sumx[n * groups], x.scales[n], bias);
       }
     }
   }

@@ -55,9 +55,12 @@ enum class fp4_format : std::uint8_t { mxfp4, nvfp4, bitmod };
 
 inline const char* to_string(fp4_format f) noexcept {
   switch (f) {
-    case fp4_format::mxfp4: return "mxfp4";
-    case fp4_format::nvfp4: return "nvfp4";
-    case fp4_format::bitmod: return "bitmod";
+    case fp4_format::mxfp4:
+      return "mxfp4";
+    case fp4_format::nvfp4:
+      return "nvfp4";
+    case fp4_format::bitmod:
+      return "bitmod";
   }
   return "?";
 }
@@ -131,8 +134,9 @@ inline std::int32_t check_bitmod_for_kernels(const bitmod_matrix& w, const char*
   BITDIAL_REQUIRE(w.codes.bits == 4 && w.codes.count == w.rows * w.cols, where, ": codes: ", w.codes.count,
                   " codes of ", w.codes.bits, " bits: expected ", w.rows * w.cols, " 4-bit codes");
   const std::size_t groups = w.rows * w.groups_per_row();
-  BITDIAL_REQUIRE(w.scales.size() == groups && w.extra_index.size() == groups, where, ": scales.size() = ",
-                  w.scales.size(), ", extra_index.size() = ", w.extra_index.size(), ": expected ", groups);
+  BITDIAL_REQUIRE(w.scales.size() == groups && w.extra_index.size() == groups, where,
+                  ": scales.size() = ", w.scales.size(), ", extra_index.size() = ", w.extra_index.size(), ": expected ",
+                  groups);
   BITDIAL_REQUIRE(!w.menu.empty() && w.menu.size() <= 16, where, ": menu.size() = ", w.menu.size(),
                   ": must be in 1..16");
   const std::int32_t L = bitmod_level_multiplier(w.menu);
@@ -148,8 +152,8 @@ inline std::int32_t check_bitmod_for_kernels(const bitmod_matrix& w, const char*
 
 /// The spec loop shared by the three formats: level(r, c) → ℓ, sigma(r, b) → σ_b.
 template <class Level, class Sigma>
-void mf_reference_gemm(std::size_t rows, std::size_t cols, std::size_t block, Level&& level, Sigma&& sigma,
-                       float kappa, const token_batch& x, matrix_view<float> y, const gemm_params& p) {
+void mf_reference_gemm(std::size_t rows, std::size_t cols, std::size_t block, Level&& level, Sigma&& sigma, float kappa,
+                       const token_batch& x, matrix_view<float> y, const gemm_params& p) {
   const std::size_t r1 = std::min(p.row_end, rows), blocks = cols / block;
   for (std::size_t n = 0; n < x.tokens; ++n)
     for (std::size_t r = p.row_begin; r < r1; ++r) {
@@ -180,10 +184,8 @@ inline void minifloat_gemm(const nvfp4_matrix& w, const token_batch& x, matrix_v
                            const gemm_params& p = {}) {
   detail::check_nvfp4_for_kernels(w, "reference::minifloat_gemm(nvfp4)");
   detail::mf_reference_gemm(
-      w.rows, w.cols, nvfp4_block_size,
-      [&](std::size_t r, std::size_t c) { return detail::e2m1_twice(w.code(r, c)); },
-      [&](std::size_t r, std::size_t b) { return w.block_scale(r, b); }, detail::mf_mul(w.tensor_scale, 0.5f), x, y,
-      p);
+      w.rows, w.cols, nvfp4_block_size, [&](std::size_t r, std::size_t c) { return detail::e2m1_twice(w.code(r, c)); },
+      [&](std::size_t r, std::size_t b) { return w.block_scale(r, b); }, detail::mf_mul(w.tensor_scale, 0.5f), x, y, p);
 }
 
 /// BitMoD: ℓ(0b1000) = L·v_g, σ_b = s_g, κ = 1/L.

@@ -107,8 +107,8 @@ BITDIAL_TARGET_AVX512_POPCNT inline void emit_step(__m512i v0, __m512i v1, std::
 }
 
 /// rows32x32 operand of one row block; equals detail::transform_block_portable.
-BITDIAL_TARGET_AVX512_POPCNT inline void transform_block(const bitdial::detail::bitserial_job& j,
-                                                         const std::byte* top, std::uint32_t* out) noexcept {
+BITDIAL_TARGET_AVX512_POPCNT inline void transform_block(const bitdial::detail::bitserial_job& j, const std::byte* top,
+                                                         std::uint32_t* out) noexcept {
   const std::size_t terms = static_cast<std::size_t>(j.terms);
   for (std::size_t s = 0; s < j.steps; ++s) {
     std::uint32_t* o = out + s * terms * 32;
@@ -180,26 +180,33 @@ BITDIAL_TARGET_AVX512_POPCNT void window(const bitdial::detail::bitserial_job& j
     }
     const __m512i wt = _mm512_set1_epi32(p.weight);
     BITDIAL_UNROLL
-    for (int t = 0; t < T; ++t)
-      BITDIAL_UNROLL
-      for (int h = 0; h < 2; ++h) {
-        std::int32_t* o = tot + 32 * t + 16 * h;
-        _mm512_storeu_si512(o, _mm512_add_epi32(_mm512_loadu_si512(o), _mm512_mullo_epi32(acc[t][h], wt)));
-      }
+    for (int t = 0; t < T; ++t) BITDIAL_UNROLL
+    for (int h = 0; h < 2; ++h) {
+      std::int32_t* o = tot + 32 * t + 16 * h;
+      _mm512_storeu_si512(o, _mm512_add_epi32(_mm512_loadu_si512(o), _mm512_mullo_epi32(acc[t][h], wt)));
+    }
   }
 }
 
 template <bool Xor>
 inline bitdial::detail::bitserial_window_fn pick_window(std::size_t T) noexcept {
   switch (T) {
-    case 1: return &window<Xor, 1>;
-    case 2: return &window<Xor, 2>;
-    case 3: return &window<Xor, 3>;
-    case 4: return &window<Xor, 4>;
-    case 5: return &window<Xor, 5>;
-    case 6: return &window<Xor, 6>;
-    case 7: return &window<Xor, 7>;
-    default: return &window<Xor, 8>;
+    case 1:
+      return &window<Xor, 1>;
+    case 2:
+      return &window<Xor, 2>;
+    case 3:
+      return &window<Xor, 3>;
+    case 4:
+      return &window<Xor, 4>;
+    case 5:
+      return &window<Xor, 5>;
+    case 6:
+      return &window<Xor, 6>;
+    case 7:
+      return &window<Xor, 7>;
+    default:
+      return &window<Xor, 8>;
   }
 }
 

@@ -81,8 +81,8 @@ class int8_matrix {
 struct int8_gemm_plan {
   const int8_matrix* w = nullptr;
   token_batch x;
-  aligned_buffer xpad;               // tokens × k_tiles·16
-  std::vector<std::int64_t> sumx;    // tokens
+  aligned_buffer xpad;             // tokens × k_tiles·16
+  std::vector<std::int64_t> sumx;  // tokens
 };
 
 inline int8_gemm_plan prepare_int8_gemm(const int8_matrix& w, const token_batch& x) {

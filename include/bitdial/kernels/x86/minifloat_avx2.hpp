@@ -51,43 +51,43 @@ BITDIAL_TARGET_AVX2 void fp4_rows_avx2(const fp4_job& job, std::size_t rg, const
       std::memcpy(&c, x + 8 * s + 4, 4);
       const __m256i xlo = _mm256_set1_epi32(a), xhi = _mm256_set1_epi32(c);
       BITDIAL_UNROLL
-      for (int r = 0; r < R; ++r)
-        BITDIAL_UNROLL
-        for (int h = 0; h < 2; ++h) {
-          const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(codes[r] + 64 * s + 32 * static_cast<std::size_t>(h)));
-          const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(v, m0f));
-          const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), m0f));
-          const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
-          acc[r][h] = _mm256_add_epi32(acc[r][h], _mm256_madd_epi16(s16, ones));
-        }
+      for (int r = 0; r < R; ++r) BITDIAL_UNROLL
+      for (int h = 0; h < 2; ++h) {
+        const __m256i v =
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(codes[r] + 64 * s + 32 * static_cast<std::size_t>(h)));
+        const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(v, m0f));
+        const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), m0f));
+        const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
+        acc[r][h] = _mm256_add_epi32(acc[r][h], _mm256_madd_epi16(s16, ones));
+      }
     }
     const __m256i cb = _mm256_set1_epi32(corr12[b]);
     BITDIAL_UNROLL
-    for (int r = 0; r < R; ++r)
-      BITDIAL_UNROLL
-      for (int h = 0; h < 2; ++h) {
-        const std::size_t at = ((rg + static_cast<std::size_t>(r)) * job.blocks + b) * 16 + 8 * static_cast<std::size_t>(h);
-        const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(job.scale_bytes + at));
-        __m256 sig;
-        if constexpr (F == fp4_mx) {
-          const __m256i e = _mm256_cvtepi8_epi32(bytes);
-          const __m256i normal = _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23);
-          const __m256i is_min = _mm256_cmpeq_epi32(e, _mm256_set1_epi32(-127));
-          sig = _mm256_castsi256_ps(_mm256_blendv_epi8(normal, _mm256_set1_epi32(0x00400000), is_min));
-        } else {
-          const __m256i u = _mm256_cvtepu8_epi32(bytes);
-          sig = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(u, 20), _mm256_set1_epi32(static_cast<int>(e4m3_packed_bias))));
-        }
-        const __m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc[r][h], cb));
-        __m256 p = _mm256_mul_ps(sig, f);
-        __asm__("" : "+x"(p));  // keep the rounded product: no fused multiply-add
-        S[r][h] = _mm256_add_ps(S[r][h], p);
+    for (int r = 0; r < R; ++r) BITDIAL_UNROLL
+    for (int h = 0; h < 2; ++h) {
+      const std::size_t at =
+          ((rg + static_cast<std::size_t>(r)) * job.blocks + b) * 16 + 8 * static_cast<std::size_t>(h);
+      const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(job.scale_bytes + at));
+      __m256 sig;
+      if constexpr (F == fp4_mx) {
+        const __m256i e = _mm256_cvtepi8_epi32(bytes);
+        const __m256i normal = _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23);
+        const __m256i is_min = _mm256_cmpeq_epi32(e, _mm256_set1_epi32(-127));
+        sig = _mm256_castsi256_ps(_mm256_blendv_epi8(normal, _mm256_set1_epi32(0x00400000), is_min));
+      } else {
+        const __m256i u = _mm256_cvtepu8_epi32(bytes);
+        sig = _mm256_castsi256_ps(
+            _mm256_add_epi32(_mm256_slli_epi32(u, 20), _mm256_set1_epi32(static_cast<int>(e4m3_packed_bias))));
       }
+      const __m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc[r][h], cb));
+      __m256 p = _mm256_mul_ps(sig, f);
+      __asm__("" : "+x"(p));  // keep the rounded product: no fused multiply-add
+      S[r][h] = _mm256_add_ps(S[r][h], p);
+    }
   }
   BITDIAL_UNROLL
-  for (int r = 0; r < R; ++r)
-    BITDIAL_UNROLL
-    for (int h = 0; h < 2; ++h) _mm256_storeu_ps(out + 16 * r + 8 * h, S[r][h]);
+  for (int r = 0; r < R; ++r) BITDIAL_UNROLL
+  for (int h = 0; h < 2; ++h) _mm256_storeu_ps(out + 16 * r + 8 * h, S[r][h]);
 }
 
 using fp4_avx2_fn = void (*)(const fp4_job&, std::size_t, const std::int8_t*, const std::int32_t*, float*) noexcept;

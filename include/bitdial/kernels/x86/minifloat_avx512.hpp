@@ -44,8 +44,8 @@ struct fp4_job {
   const std::uint8_t* menu = nullptr;         // BitMoD: m << 4 per [rg][b][16]
   std::size_t blocks = 0;                     // scale blocks per row
   std::size_t slices_per_block = 0;
-  const std::uint8_t* table = nullptr;        // 64 bytes, 64-byte aligned
-  const std::uint8_t* table16 = nullptr;      // AVX2 (MX/NVFP4): 32 bytes, ℓ + 12 twice, 32-byte aligned
+  const std::uint8_t* table = nullptr;    // 64 bytes, 64-byte aligned
+  const std::uint8_t* table16 = nullptr;  // AVX2 (MX/NVFP4): 32 bytes, ℓ + 12 twice, 32-byte aligned
 };
 
 inline constexpr int fp4_mx = 0, fp4_nv = 1, fp4_bitmod = 2;
@@ -66,9 +66,8 @@ BITDIAL_TARGET_AVX512 void fp4_rows(const fp4_job& job, std::size_t rg, const st
   for (int r = 0; r < R; ++r) codes[r] = job.codes + (rg + static_cast<std::size_t>(r)) * job.group_stride;
   __m512 S[R][T];
   BITDIAL_UNROLL
-  for (int r = 0; r < R; ++r)
-    BITDIAL_UNROLL
-    for (int j = 0; j < T; ++j) S[r][j] = _mm512_setzero_ps();
+  for (int r = 0; r < R; ++r) BITDIAL_UNROLL
+  for (int j = 0; j < T; ++j) S[r][j] = _mm512_setzero_ps();
   for (std::size_t b = 0; b < job.blocks; ++b) {
     __m512i M[R];
     if constexpr (F == fp4_bitmod) {
@@ -81,9 +80,8 @@ BITDIAL_TARGET_AVX512 void fp4_rows(const fp4_job& job, std::size_t rg, const st
     }
     __m512i A[R][T], B[R][T];
     BITDIAL_UNROLL
-    for (int r = 0; r < R; ++r)
-      BITDIAL_UNROLL
-      for (int j = 0; j < T; ++j) A[r][j] = B[r][j] = _mm512_setzero_si512();
+    for (int r = 0; r < R; ++r) BITDIAL_UNROLL
+    for (int j = 0; j < T; ++j) A[r][j] = B[r][j] = _mm512_setzero_si512();
     BITDIAL_UNROLL
     for (std::size_t s = b * spb; s < (b + 1) * spb; ++s) {
       __m512i xlo[T], xhi[T];
@@ -118,10 +116,12 @@ BITDIAL_TARGET_AVX512 void fp4_rows(const fp4_job& job, std::size_t rg, const st
       const std::size_t at = ((rg + static_cast<std::size_t>(r)) * job.blocks + b) * 16;
       __m512 sig;
       if constexpr (F == fp4_mx) {
-        sig = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(job.scale_bytes + at))));
+        sig = _mm512_cvtepi32_ps(
+            _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(job.scale_bytes + at))));
       } else if constexpr (F == fp4_nv) {
         const __m512i u = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(job.scale_bytes + at)));
-        sig = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_slli_epi32(u, 20), _mm512_set1_epi32(static_cast<int>(e4m3_packed_bias))));
+        sig = _mm512_castsi512_ps(
+            _mm512_add_epi32(_mm512_slli_epi32(u, 20), _mm512_set1_epi32(static_cast<int>(e4m3_packed_bias))));
       } else {
         sig = _mm512_loadu_ps(job.scale_floats + at);
       }
@@ -139,9 +139,8 @@ BITDIAL_TARGET_AVX512 void fp4_rows(const fp4_job& job, std::size_t rg, const st
     }
   }
   BITDIAL_UNROLL
-  for (int r = 0; r < R; ++r)
-    BITDIAL_UNROLL
-    for (int j = 0; j < T; ++j) _mm512_storeu_ps(out + (j * R + r) * 16, S[r][j]);
+  for (int r = 0; r < R; ++r) BITDIAL_UNROLL
+  for (int j = 0; j < T; ++j) _mm512_storeu_ps(out + (j * R + r) * 16, S[r][j]);
 }
 
 /// out[i] = Σ x[4i .. 4i+3] for i < n4 (vpdpbusd against ones; exact).
@@ -164,25 +163,35 @@ template <int F>
 inline fp4_fn pick_fp4_for(int R, int T) noexcept {
   if (T <= 1) {
     switch (R) {
-      case 1: return &fp4_rows<F, 1, 1>;
-      case 2: return &fp4_rows<F, 2, 1>;
-      case 3: return &fp4_rows<F, 3, 1>;
-      default: return &fp4_rows<F, 4, 1>;
+      case 1:
+        return &fp4_rows<F, 1, 1>;
+      case 2:
+        return &fp4_rows<F, 2, 1>;
+      case 3:
+        return &fp4_rows<F, 3, 1>;
+      default:
+        return &fp4_rows<F, 4, 1>;
     }
   }
   switch (T) {
-    case 2: return &fp4_rows<F, 1, 2>;
-    case 3: return &fp4_rows<F, 1, 3>;
-    default: return &fp4_rows<F, 1, 4>;
+    case 2:
+      return &fp4_rows<F, 1, 2>;
+    case 3:
+      return &fp4_rows<F, 1, 3>;
+    default:
+      return &fp4_rows<F, 1, 4>;
   }
 }
 
 /// Kernel for format F: R ∈ 1..4 row groups with T = 1 (GEMV), or R = 1 with T ∈ 1..4 tokens (GEMM).
 inline fp4_fn pick_fp4(int F, int R, int T) noexcept {
   switch (F) {
-    case fp4_mx: return pick_fp4_for<fp4_mx>(R, T);
-    case fp4_nv: return pick_fp4_for<fp4_nv>(R, T);
-    default: return pick_fp4_for<fp4_bitmod>(R, T);
+    case fp4_mx:
+      return pick_fp4_for<fp4_mx>(R, T);
+    case fp4_nv:
+      return pick_fp4_for<fp4_nv>(R, T);
+    default:
+      return pick_fp4_for<fp4_bitmod>(R, T);
   }
 }
 

@@ -99,7 +99,7 @@ inline bool plane_avx2_supports(const plane_view& w) noexcept {
 
 namespace detail::avx2 {
 
-inline constexpr std::size_t window_chunks = 32;          // int16 bound, see the header comment
+inline constexpr std::size_t window_chunks = 32;           // int16 bound, see the header comment
 inline constexpr std::size_t max_chunks_per_flush = 4096;  // int32 bound, see the header comment
 inline constexpr std::size_t table_bytes_per_chunk = 128;
 
@@ -107,9 +107,9 @@ inline constexpr std::size_t table_bytes_per_chunk = 128;
 struct job {
   std::size_t plane_bytes = 0;
   std::size_t k_tiles = 0;
-  int served_bits = 8;  // b: top planes
-  int kind = 0;         // 0 truncate (or b = B), 1 round_half_up, 2 round_half_even
-  int low_planes = 0;   // RNE: B − b − 1 planes below the half bit
+  int served_bits = 8;                   // b: top planes
+  int kind = 0;                          // 0 truncate (or b = B), 1 round_half_up, 2 round_half_even
+  int low_planes = 0;                    // RNE: B − b − 1 planes below the half bit
   std::array<std::int32_t, 9> weight{};  // term j < b: plane P_j; term b: the rounding plane R
 };
 
@@ -181,8 +181,8 @@ BITDIAL_TARGET_AVX2 inline void build_tables(const std::int8_t* x, std::size_t c
 /// Adds one term tile (bytes v0 = tile bytes 0..31, v1 = 32..63) looked up in chunk tables tb to
 /// the int16 row sums a16 (a16[q], lane h, word i = row 8q + i, K-groups h and h + 2).
 BITDIAL_TARGET_AVX2 __attribute__((always_inline)) inline void lookup_tile(__m256i v0, __m256i v1,
-                                                                          const std::uint8_t* tb,
-                                                                          __m256i (&a16)[4]) noexcept {
+                                                                           const std::uint8_t* tb,
+                                                                           __m256i (&a16)[4]) noexcept {
   const __m256i transpose4 = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,  //
                                               0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   const __m256i dword_order = _mm256_setr_epi32(0, 4, 2, 6, 1, 5, 3, 7);
@@ -195,12 +195,14 @@ BITDIAL_TARGET_AVX2 __attribute__((always_inline)) inline void lookup_tile(__m25
   const __m256i th01 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tb + 32));
   const __m256i tl23 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tb + 64));
   const __m256i th23 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tb + 96));
-  const __m256i idx[2][2] = {{_mm256_and_si256(a, m0f), _mm256_and_si256(b, m0f)},
-                             {_mm256_and_si256(_mm256_srli_epi16(a, 4), m0f), _mm256_and_si256(_mm256_srli_epi16(b, 4), m0f)}};
+  const __m256i idx[2][2] = {
+      {_mm256_and_si256(a, m0f), _mm256_and_si256(b, m0f)},
+      {_mm256_and_si256(_mm256_srli_epi16(a, 4), m0f), _mm256_and_si256(_mm256_srli_epi16(b, 4), m0f)}};
   for (int nib = 0; nib < 2; ++nib) {
     const __m256i la = _mm256_shuffle_epi8(tl01, idx[nib][0]), ha = _mm256_shuffle_epi8(th01, idx[nib][0]);
     const __m256i lb = _mm256_shuffle_epi8(tl23, idx[nib][1]), hb = _mm256_shuffle_epi8(th23, idx[nib][1]);
-    a16[2 * nib] = _mm256_add_epi16(a16[2 * nib], _mm256_add_epi16(_mm256_unpacklo_epi8(la, ha), _mm256_unpacklo_epi8(lb, hb)));
+    a16[2 * nib] =
+        _mm256_add_epi16(a16[2 * nib], _mm256_add_epi16(_mm256_unpacklo_epi8(la, ha), _mm256_unpacklo_epi8(lb, hb)));
     a16[2 * nib + 1] = _mm256_add_epi16(a16[2 * nib + 1],
                                         _mm256_add_epi16(_mm256_unpackhi_epi8(la, ha), _mm256_unpackhi_epi8(lb, hb)));
   }
@@ -208,7 +210,7 @@ BITDIAL_TARGET_AVX2 __attribute__((always_inline)) inline void lookup_tile(__m25
 
 /// acc32[q][e] += w · (word 2d + e of a16[q]) per dword d: exact (|a16| ≤ 32768, |w| ≤ 128).
 BITDIAL_TARGET_AVX2 __attribute__((always_inline)) inline void weigh(const __m256i (&a16)[4], std::int32_t w,
-                                                                    __m256i (&acc)[4][2]) noexcept {
+                                                                     __m256i (&acc)[4][2]) noexcept {
   const std::uint32_t wu = static_cast<std::uint32_t>(w) & 0xFFFFu;
   const __m256i even = _mm256_set1_epi32(static_cast<std::int32_t>(wu));
   const __m256i odd = _mm256_set1_epi32(static_cast<std::int32_t>(wu << 16));
@@ -220,7 +222,7 @@ BITDIAL_TARGET_AVX2 __attribute__((always_inline)) inline void weigh(const __m25
 
 /// 32 bytes of plane P_j at p (p points into P_0).
 BITDIAL_TARGET_AVX2 __attribute__((always_inline)) inline __m256i half_tile(const std::byte* p, std::size_t pb,
-                                                                          int j) noexcept {
+                                                                            int j) noexcept {
   return _mm256_load_si256(reinterpret_cast<const __m256i*>(p + static_cast<std::size_t>(j) * pb));
 }
 
@@ -259,7 +261,8 @@ BITDIAL_TARGET_AVX2 void lut_segment(const job& jb, const std::byte* base, const
           __m256i round = _mm256_andnot_si256(top, half_tile(p, pb, Bits));  // P_b ∧ ¬H
           if constexpr (Kind == 2) {
             __m256i odd_or_above = last;  // P_{b−1} ∨ L
-            for (int l = 0; l < jb.low_planes; ++l) odd_or_above = _mm256_or_si256(odd_or_above, half_tile(p, pb, Bits + 1 + l));
+            for (int l = 0; l < jb.low_planes; ++l)
+              odd_or_above = _mm256_or_si256(odd_or_above, half_tile(p, pb, Bits + 1 + l));
             round = _mm256_and_si256(round, odd_or_above);
           }
           r[h] = round;
@@ -286,23 +289,34 @@ inline lut_fn pick_kind(int kind) noexcept {
     return &lut_segment<8, 0>;
   } else {
     switch (kind) {
-      case 1: return &lut_segment<Bits, 1>;
-      case 2: return &lut_segment<Bits, 2>;
-      default: return &lut_segment<Bits, 0>;
+      case 1:
+        return &lut_segment<Bits, 1>;
+      case 2:
+        return &lut_segment<Bits, 2>;
+      default:
+        return &lut_segment<Bits, 0>;
     }
   }
 }
 
 inline lut_fn pick_lut(const job& j) noexcept {
   switch (j.served_bits) {
-    case 1: return pick_kind<1>(j.kind);
-    case 2: return pick_kind<2>(j.kind);
-    case 3: return pick_kind<3>(j.kind);
-    case 4: return pick_kind<4>(j.kind);
-    case 5: return pick_kind<5>(j.kind);
-    case 6: return pick_kind<6>(j.kind);
-    case 7: return pick_kind<7>(j.kind);
-    default: return pick_kind<8>(j.kind);
+    case 1:
+      return pick_kind<1>(j.kind);
+    case 2:
+      return pick_kind<2>(j.kind);
+    case 3:
+      return pick_kind<3>(j.kind);
+    case 4:
+      return pick_kind<4>(j.kind);
+    case 5:
+      return pick_kind<5>(j.kind);
+    case 6:
+      return pick_kind<6>(j.kind);
+    case 7:
+      return pick_kind<7>(j.kind);
+    default:
+      return pick_kind<8>(j.kind);
   }
 }
 
@@ -328,8 +342,8 @@ class plane_avx2_plan {
   plane_view w_;
   token_batch x_;
   detail::avx2::job job_;
-  aligned_buffer tables_;            // tokens × k_tiles × 128
-  std::vector<std::int64_t> sumx_;   // tokens × groups
+  aligned_buffer tables_;           // tokens × k_tiles × 128
+  std::vector<std::int64_t> sumx_;  // tokens × groups
 };
 
 /// Validates and prepares one call. Throws bitdial::error when the CPU lacks AVX2, the shapes
@@ -359,7 +373,8 @@ inline plane_avx2_plan prepare_plane_gemm_avx2(const plane_view& w, const token_
   p.job_ = detail::avx2::make_job(w);
   const std::size_t groups = s.groups_per_row();
   p.sumx_.resize(x.tokens * groups);
-  for (std::size_t n = 0; n < x.tokens; ++n) bitdial::detail::group_sums(x.token(n), x.cols, groups, &p.sumx_[n * groups]);
+  for (std::size_t n = 0; n < x.tokens; ++n)
+    bitdial::detail::group_sums(x.token(n), x.cols, groups, &p.sumx_[n * groups]);
 #if BITDIAL_X86_SIMD
   const std::size_t kt = s.layout().k_tiles();
   const std::size_t per_token = bitdial::detail::checked_mul(kt, detail::avx2::table_bytes_per_chunk, where, "tables");
@@ -394,14 +409,15 @@ inline void run_plane_gemm_avx2(const plane_avx2_plan& p, matrix_view<float> y, 
       std::fill(acc.begin(), acc.end(), 0);
       const std::uint8_t* tab = tables + n * kt * detail::avx2::table_bytes_per_chunk;
       for (std::size_t g = 0; g < groups; ++g)
-        for (std::size_t c = g * chunks_per_group; c < (g + 1) * chunks_per_group; c += detail::avx2::max_chunks_per_flush)
+        for (std::size_t c = g * chunks_per_group; c < (g + 1) * chunks_per_group;
+             c += detail::avx2::max_chunks_per_flush)
           fn(p.job_, base, tab, c, std::min(detail::avx2::max_chunks_per_flush, (g + 1) * chunks_per_group - c),
              &acc[g * RB]);
       const std::size_t r_lo = std::max(a0, blk * RB), r_hi = std::min(a1, (blk + 1) * RB);
       for (std::size_t r = r_lo; r < r_hi; ++r) {
         for (std::size_t g = 0; g < groups; ++g) row_acc[g] = acc[g * RB + (r - blk * RB)];
-        y(n, r - w.row_begin) = bitdial::detail::finish_row(w, r - w.row_begin, row_acc.data(), &p.sumx_[n * groups],
-                                                            p.x_.scales[n], bias);
+        y(n, r - w.row_begin) =
+            bitdial::detail::finish_row(w, r - w.row_begin, row_acc.data(), &p.sumx_[n * groups], p.x_.scales[n], bias);
       }
     }
   }

@@ -81,9 +81,12 @@ enum class plane_method : std::uint8_t { automatic, lookup, unpack };
 
 inline const char* to_string(plane_method m) noexcept {
   switch (m) {
-    case plane_method::automatic: return "automatic";
-    case plane_method::lookup: return "lookup";
-    case plane_method::unpack: return "unpack";
+    case plane_method::automatic:
+      return "automatic";
+    case plane_method::lookup:
+      return "lookup";
+    case plane_method::unpack:
+      return "unpack";
   }
   return "?";
 }
@@ -104,21 +107,21 @@ inline bool plane_avx512_supports(const plane_view& w) noexcept {
 
 namespace detail {
 
-inline constexpr std::size_t max_chunks_per_flush = 4096;  // 65 536 K; see the overflow bound above
-inline constexpr std::size_t table_bytes_per_chunk = 128;  // low table + high table
+inline constexpr std::size_t max_chunks_per_flush = 4096;     // 65 536 K; see the overflow bound above
+inline constexpr std::size_t table_bytes_per_chunk = 128;     // low table + high table
 inline constexpr std::size_t unpacked_bytes_per_chunk = 512;  // 32 rows x 16 K biased codes
 
 /// What the inner loops need to know about a view, fixed at prepare time.
 struct plane_job {
   std::size_t plane_bytes = 0;  // distance between consecutive planes of a block
   std::size_t k_tiles = 0;
-  int served_bits = 8;          // b: top planes
-  int kind = 0;                 // 0 truncate (or b = B), 1 round_half_up, 2 round_half_even
-  int low_planes = 0;           // RNE: planes below the half bit, B − b − 1
+  int served_bits = 8;  // b: top planes
+  int kind = 0;         // 0 truncate (or b = B), 1 round_half_up, 2 round_half_even
+  int low_planes = 0;   // RNE: planes below the half bit, B − b − 1
   bool is_signed = true;
-  bool top_twice = false;       // unsigned 8-bit view: top weight 128 applied as 64 twice
+  bool top_twice = false;               // unsigned 8-bit view: top weight 128 applied as 64 twice
   std::array<std::int8_t, 9> weight{};  // per top plane j (j = 0: plane B−1); weight[b] = +1 (round)
-  std::int64_t weight_sum = 0;  // Σ of applied weights (lookup bias correction)
+  std::int64_t weight_sum = 0;          // Σ of applied weights (lookup bias correction)
 };
 
 inline plane_job make_job(const plane_view& w) {
@@ -257,10 +260,10 @@ BITDIAL_TARGET_AVX512 inline __m512i dpbusd(__m512i acc, __m512i a_u8, __m512i b
   do {                                                                                          \
     const __m512i ilo_ = _mm512_ternarylogic_epi32((v), m0f, sel, 0xEA); /* (v & 0x0F) | sel */ \
     const __m512i ihi_ = _mm512_ternarylogic_epi32(_mm512_srli_epi16((v), 4), m0f, sel, 0xEA);  \
-    (acc)[0] = dpbusd((acc)[0], _mm512_permutexvar_epi8(ilo_, tlo), (w));          \
-    (acc)[1] = dpbusd((acc)[1], _mm512_permutexvar_epi8(ilo_, thi), (w));          \
-    (acc)[2] = dpbusd((acc)[2], _mm512_permutexvar_epi8(ihi_, tlo), (w));          \
-    (acc)[3] = dpbusd((acc)[3], _mm512_permutexvar_epi8(ihi_, thi), (w));          \
+    (acc)[0] = dpbusd((acc)[0], _mm512_permutexvar_epi8(ilo_, tlo), (w));                       \
+    (acc)[1] = dpbusd((acc)[1], _mm512_permutexvar_epi8(ilo_, thi), (w));                       \
+    (acc)[2] = dpbusd((acc)[2], _mm512_permutexvar_epi8(ihi_, tlo), (w));                       \
+    (acc)[3] = dpbusd((acc)[3], _mm512_permutexvar_epi8(ihi_, thi), (w));                       \
   } while (0)
 
 /// Chunks [c0, c0 + n) of R row blocks against one token's tables: out[r][row] += lo + 256·hi −
@@ -279,9 +282,8 @@ BITDIAL_TARGET_AVX512 void lut_segment(const plane_job& job, const std::byte* co
   const std::size_t pb = job.plane_bytes;
   __m512i acc[R][4];
   BITDIAL_UNROLL
-  for (int r = 0; r < R; ++r)
-    BITDIAL_UNROLL
-    for (int q = 0; q < 4; ++q) acc[r][q] = _mm512_setzero_si512();
+  for (int r = 0; r < R; ++r) BITDIAL_UNROLL
+  for (int q = 0; q < 4; ++q) acc[r][q] = _mm512_setzero_si512();
   for (std::size_t t = c0; t < c0 + n; ++t) {
     const __m512i tlo = _mm512_load_si512(tables + table_bytes_per_chunk * t);
     const __m512i thi = _mm512_load_si512(tables + table_bytes_per_chunk * t + 64);
@@ -315,19 +317,18 @@ BITDIAL_TARGET_AVX512 void lut_segment(const plane_job& job, const std::byte* co
     }
   }
   BITDIAL_UNROLL
-  for (int r = 0; r < R; ++r)
-    BITDIAL_UNROLL
-    for (int half = 0; half < 2; ++half) {
-      const __m512i lo = acc[r][2 * half], hi = acc[r][2 * half + 1];
-      const __m512i a = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(lo)),
-                                         _mm512_slli_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(hi)), 8));
-      const __m512i b = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(lo, 1)),
-                                         _mm512_slli_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(hi, 1)), 8));
-      std::int64_t* o = out[r] + 16 * half;
-      const __m512i c = _mm512_set1_epi64(corr);
-      _mm512_storeu_si512(o, _mm512_add_epi64(_mm512_loadu_si512(o), _mm512_sub_epi64(a, c)));
-      _mm512_storeu_si512(o + 8, _mm512_add_epi64(_mm512_loadu_si512(o + 8), _mm512_sub_epi64(b, c)));
-    }
+  for (int r = 0; r < R; ++r) BITDIAL_UNROLL
+  for (int half = 0; half < 2; ++half) {
+    const __m512i lo = acc[r][2 * half], hi = acc[r][2 * half + 1];
+    const __m512i a = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(lo)),
+                                       _mm512_slli_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(hi)), 8));
+    const __m512i b = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(lo, 1)),
+                                       _mm512_slli_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(hi, 1)), 8));
+    std::int64_t* o = out[r] + 16 * half;
+    const __m512i c = _mm512_set1_epi64(corr);
+    _mm512_storeu_si512(o, _mm512_add_epi64(_mm512_loadu_si512(o), _mm512_sub_epi64(a, c)));
+    _mm512_storeu_si512(o + 8, _mm512_add_epi64(_mm512_loadu_si512(o + 8), _mm512_sub_epi64(b, c)));
+  }
 }
 #undef BITDIAL_LUT_PLANE
 
@@ -341,21 +342,32 @@ inline lut_fn pick_lut(const plane_job& j) noexcept {
       return j.top_twice ? &lut_segment<8, 0, true, R> : &lut_segment<8, 0, false, R>;
     } else {
       switch (j.kind) {
-        case 1: return &lut_segment<B, 1, false, R>;
-        case 2: return &lut_segment<B, 2, false, R>;
-        default: return &lut_segment<B, 0, false, R>;
+        case 1:
+          return &lut_segment<B, 1, false, R>;
+        case 2:
+          return &lut_segment<B, 2, false, R>;
+        default:
+          return &lut_segment<B, 0, false, R>;
       }
     }
   };
   switch (j.served_bits) {
-    case 1: return by_kind.template operator()<1>();
-    case 2: return by_kind.template operator()<2>();
-    case 3: return by_kind.template operator()<3>();
-    case 4: return by_kind.template operator()<4>();
-    case 5: return by_kind.template operator()<5>();
-    case 6: return by_kind.template operator()<6>();
-    case 7: return by_kind.template operator()<7>();
-    default: return by_kind.template operator()<8>();
+    case 1:
+      return by_kind.template operator()<1>();
+    case 2:
+      return by_kind.template operator()<2>();
+    case 3:
+      return by_kind.template operator()<3>();
+    case 4:
+      return by_kind.template operator()<4>();
+    case 5:
+      return by_kind.template operator()<5>();
+    case 6:
+      return by_kind.template operator()<6>();
+    case 7:
+      return by_kind.template operator()<7>();
+    default:
+      return by_kind.template operator()<8>();
   }
 }
 
@@ -396,9 +408,8 @@ BITDIAL_TARGET_AVX512 inline void unpack_block(const plane_job& job, const std::
     const std::byte* p = base + 64 * t;
     __m512i code[2][4];
     BITDIAL_UNROLL
-    for (int h = 0; h < 2; ++h)
-      BITDIAL_UNROLL
-      for (int g = 0; g < 4; ++g) code[h][g] = start;
+    for (int h = 0; h < 2; ++h) BITDIAL_UNROLL
+    for (int g = 0; g < 4; ++g) code[h][g] = start;
     __m512i h = ones, last = ones;
     for (int j = 0; j < b; ++j) {
       const __m512i v = _mm512_load_si512(p + static_cast<std::size_t>(j) * pb);
@@ -421,9 +432,8 @@ BITDIAL_TARGET_AVX512 inline void unpack_block(const plane_job& job, const std::
     }
     std::uint8_t* o = out + unpacked_bytes_per_chunk * t;
     BITDIAL_UNROLL
-    for (int hh = 0; hh < 2; ++hh)
-      BITDIAL_UNROLL
-      for (int g = 0; g < 4; ++g) _mm512_store_si512(o + 64 * (4 * hh + g), code[hh][g]);
+    for (int hh = 0; hh < 2; ++hh) BITDIAL_UNROLL
+    for (int g = 0; g < 4; ++g) _mm512_store_si512(o + 64 * (4 * hh + g), code[hh][g]);
   }
 }
 
@@ -436,11 +446,9 @@ BITDIAL_TARGET_AVX512 void vnni_tokens(const std::uint8_t* codes, std::size_t c0
   constexpr int GS = T <= 2 ? 4 : (T <= 4 ? 2 : 1);  // independent chains: 2·GS·T ≥ 8
   __m512i acc[2][GS][T];
   BITDIAL_UNROLL
-  for (int h = 0; h < 2; ++h)
-    BITDIAL_UNROLL
-    for (int s = 0; s < GS; ++s)
-      BITDIAL_UNROLL
-      for (int j = 0; j < T; ++j) acc[h][s][j] = _mm512_setzero_si512();
+  for (int h = 0; h < 2; ++h) BITDIAL_UNROLL
+  for (int s = 0; s < GS; ++s) BITDIAL_UNROLL
+  for (int j = 0; j < T; ++j) acc[h][s][j] = _mm512_setzero_si512();
   for (std::size_t t = c0; t < c0 + n; ++t) {
     const std::uint8_t* c = codes + unpacked_bytes_per_chunk * t;
     BITDIAL_UNROLL
@@ -458,14 +466,13 @@ BITDIAL_TARGET_AVX512 void vnni_tokens(const std::uint8_t* codes, std::size_t c0
     }
   }
   BITDIAL_UNROLL
-  for (int h = 0; h < 2; ++h)
+  for (int h = 0; h < 2; ++h) BITDIAL_UNROLL
+  for (int j = 0; j < T; ++j) {
+    __m512i s = acc[h][0][j];
     BITDIAL_UNROLL
-    for (int j = 0; j < T; ++j) {
-      __m512i s = acc[h][0][j];
-      BITDIAL_UNROLL
-      for (int q = 1; q < GS; ++q) s = _mm512_add_epi32(s, acc[h][q][j]);
-      _mm512_storeu_si512(out + 32 * j + 16 * h, s);
-    }
+    for (int q = 1; q < GS; ++q) s = _mm512_add_epi32(s, acc[h][q][j]);
+    _mm512_storeu_si512(out + 32 * j + 16 * h, s);
+  }
 }
 
 using vnni_fn = void (*)(const std::uint8_t*, std::size_t, std::size_t, const std::int8_t* const*,
@@ -473,14 +480,22 @@ using vnni_fn = void (*)(const std::uint8_t*, std::size_t, std::size_t, const st
 inline constexpr std::size_t vnni_max_tokens = 8;
 inline vnni_fn pick_vnni(std::size_t tokens) noexcept {
   switch (tokens) {
-    case 1: return &vnni_tokens<1>;
-    case 2: return &vnni_tokens<2>;
-    case 3: return &vnni_tokens<3>;
-    case 4: return &vnni_tokens<4>;
-    case 5: return &vnni_tokens<5>;
-    case 6: return &vnni_tokens<6>;
-    case 7: return &vnni_tokens<7>;
-    default: return &vnni_tokens<8>;
+    case 1:
+      return &vnni_tokens<1>;
+    case 2:
+      return &vnni_tokens<2>;
+    case 3:
+      return &vnni_tokens<3>;
+    case 4:
+      return &vnni_tokens<4>;
+    case 5:
+      return &vnni_tokens<5>;
+    case 6:
+      return &vnni_tokens<6>;
+    case 7:
+      return &vnni_tokens<7>;
+    default:
+      return &vnni_tokens<8>;
   }
 }
 
@@ -505,8 +520,8 @@ struct segments {
 /// float(twice) (vcvtqq2ps, round to nearest like cvtsi2ss), ·0.5 (exact), ·s, rounded, summed;
 /// then token_scale·sum, rounded, + bias. acc is [group][32 rows] (int64).
 BITDIAL_TARGET_AVX512 inline void finish_block_avx512(const plane_view& w, std::size_t blk, const std::int64_t* acc,
-                                                       const std::int64_t* sumx, float token_scale, const float* bias,
-                                                       float* y_token, std::size_t a0, std::size_t a1) noexcept {
+                                                      const std::int64_t* sumx, float token_scale, const float* bias,
+                                                      float* y_token, std::size_t a0, std::size_t a1) noexcept {
   constexpr std::size_t RB = tile32x16::rows_per_block;
   const bit_plane_stack& s = *w.stack;
   const std::size_t groups = s.groups_per_row();
@@ -579,15 +594,14 @@ class plane_gemm_plan {
 
  private:
   friend plane_gemm_plan prepare_plane_gemm_avx512(const plane_view&, const token_batch&, plane_method);
-  friend void run_plane_gemm_avx512(const plane_gemm_plan&, matrix_view<float>, const float*, std::size_t,
-                                    std::size_t);
+  friend void run_plane_gemm_avx512(const plane_gemm_plan&, matrix_view<float>, const float*, std::size_t, std::size_t);
   plane_view w_;
   token_batch x_;
   plane_method method_ = plane_method::lookup;
   detail::plane_job job_;
   detail::segments seg_;
-  aligned_buffer data_;              // lookup: tokens × k_tiles × 128; unpack: tokens × k_tiles × 16
-  std::vector<std::int64_t> sumx_;   // tokens × groups
+  aligned_buffer data_;             // lookup: tokens × k_tiles × 128; unpack: tokens × k_tiles × 16
+  std::vector<std::int64_t> sumx_;  // tokens × groups
 };
 
 /// Validates and prepares one call (tables or padded activations, Σx). Throws bitdial::error when
@@ -627,14 +641,14 @@ inline plane_gemm_plan prepare_plane_gemm_avx512(const plane_view& w, const toke
   for (std::size_t n = 0; n < x.tokens; ++n)
     for (std::size_t g = 0; g < groups; ++g) p.sumx_[n * groups + g] = detail::sum_int8(x.token(n) + g * glen, glen);
   if (p.method_ == plane_method::lookup) {
-    p.data_ = aligned_buffer(bitdial::detail::checked_mul(x.tokens, kt * detail::table_bytes_per_chunk, where, "tables"));
+    p.data_ =
+        aligned_buffer(bitdial::detail::checked_mul(x.tokens, kt * detail::table_bytes_per_chunk, where, "tables"));
     auto* t = reinterpret_cast<std::uint8_t*>(p.data_.data());
     for (std::size_t n = 0; n < x.tokens; ++n)
       detail::build_tables(x.token(n), x.cols, kt, t + n * kt * detail::table_bytes_per_chunk);
   } else {
     p.data_ = aligned_buffer(bitdial::detail::checked_mul(x.tokens, kt * 16, where, "padded activations"));
-    for (std::size_t n = 0; n < x.tokens; ++n)
-      std::memcpy(p.data_.data() + n * kt * 16, x.token(n), x.cols);
+    for (std::size_t n = 0; n < x.tokens; ++n) std::memcpy(p.data_.data() + n * kt * 16, x.token(n), x.cols);
   }
 #endif
   return p;
@@ -670,8 +684,8 @@ inline void run_plane_gemm_avx512(const plane_gemm_plan& p, matrix_view<float> y
     const std::size_t r_lo = std::max(a0, blk * RB), r_hi = std::min(a1, (blk + 1) * RB);
     for (std::size_t r = r_lo; r < r_hi; ++r) {
       for (std::size_t g = 0; g < groups; ++g) row_acc[g] = acc[g * RB + (r - blk * RB)];
-      y(n, r - w.row_begin) = bitdial::detail::finish_row(w, r - w.row_begin, row_acc.data(), &p.sumx_[n * groups],
-                                                          p.x_.scales[n], bias);
+      y(n, r - w.row_begin) =
+          bitdial::detail::finish_row(w, r - w.row_begin, row_acc.data(), &p.sumx_[n * groups], p.x_.scales[n], bias);
     }
   };
 
@@ -691,7 +705,8 @@ inline void run_plane_gemm_avx512(const plane_gemm_plan& p, matrix_view<float> y
           (R == 2 ? two : one)(p.job_, base, tab, c0, nc, outs, bias_per_chunk * static_cast<std::int64_t>(nc));
         });
         BITDIAL_UNROLL
-        for (int r = 0; r < R; ++r) finish_block(blk + static_cast<std::size_t>(r), n, &acc[static_cast<std::size_t>(r) * groups * RB]);
+        for (int r = 0; r < R; ++r)
+          finish_block(blk + static_cast<std::size_t>(r), n, &acc[static_cast<std::size_t>(r) * groups * RB]);
       }
       blk += static_cast<std::size_t>(R);
     }

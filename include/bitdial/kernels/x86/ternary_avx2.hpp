@@ -38,24 +38,23 @@ BITDIAL_TARGET_AVX2 void ternary_segment_avx2(const std::uint8_t* const* groups,
       xb[f] = _mm256_set1_epi32(v);
     }
     BITDIAL_UNROLL
-    for (int r = 0; r < R; ++r)
-      BITDIAL_UNROLL
-      for (int h = 0; h < 2; ++h) {
-        const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(groups[r] + 64 * s + 32 * static_cast<std::size_t>(h)));
-        const __m256i u0 = _mm256_and_si256(v, m3);
-        const __m256i u1 = _mm256_and_si256(_mm256_srli_epi16(v, 2), m3);
-        const __m256i u2 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m3);
-        const __m256i u3 = _mm256_and_si256(_mm256_srli_epi16(v, 6), m3);
-        const __m256i s16 = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(u0, xb[0]), _mm256_maddubs_epi16(u1, xb[1])),
-                                             _mm256_add_epi16(_mm256_maddubs_epi16(u2, xb[2]), _mm256_maddubs_epi16(u3, xb[3])));
-        acc[r][h] = _mm256_add_epi32(acc[r][h], _mm256_madd_epi16(s16, ones));
-      }
+    for (int r = 0; r < R; ++r) BITDIAL_UNROLL
+    for (int h = 0; h < 2; ++h) {
+      const __m256i v =
+          _mm256_load_si256(reinterpret_cast<const __m256i*>(groups[r] + 64 * s + 32 * static_cast<std::size_t>(h)));
+      const __m256i u0 = _mm256_and_si256(v, m3);
+      const __m256i u1 = _mm256_and_si256(_mm256_srli_epi16(v, 2), m3);
+      const __m256i u2 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m3);
+      const __m256i u3 = _mm256_and_si256(_mm256_srli_epi16(v, 6), m3);
+      const __m256i s16 =
+          _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(u0, xb[0]), _mm256_maddubs_epi16(u1, xb[1])),
+                           _mm256_add_epi16(_mm256_maddubs_epi16(u2, xb[2]), _mm256_maddubs_epi16(u3, xb[3])));
+      acc[r][h] = _mm256_add_epi32(acc[r][h], _mm256_madd_epi16(s16, ones));
+    }
   }
   BITDIAL_UNROLL
-  for (int r = 0; r < R; ++r)
-    BITDIAL_UNROLL
-    for (int h = 0; h < 2; ++h)
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16 * r + 8 * h), acc[r][h]);
+  for (int r = 0; r < R; ++r) BITDIAL_UNROLL
+  for (int h = 0; h < 2; ++h) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16 * r + 8 * h), acc[r][h]);
 }
 
 using ternary_avx2_fn = void (*)(const std::uint8_t* const*, const std::int8_t*, std::size_t, std::size_t,

@@ -45,21 +45,18 @@ BITDIAL_TARGET_AVX512 void ternary_segment(const std::uint8_t* const* groups, co
                 m3 = _mm512_set1_epi8(static_cast<char>(0xC0));
   __m512i acc[R][T][4];
   BITDIAL_UNROLL
-  for (int r = 0; r < R; ++r)
-    BITDIAL_UNROLL
-    for (int j = 0; j < T; ++j)
-      BITDIAL_UNROLL
-      for (int f = 0; f < 4; ++f) acc[r][j][f] = _mm512_setzero_si512();
+  for (int r = 0; r < R; ++r) BITDIAL_UNROLL
+  for (int j = 0; j < T; ++j) BITDIAL_UNROLL
+  for (int f = 0; f < 4; ++f) acc[r][j][f] = _mm512_setzero_si512();
   for (std::size_t s = s0; s < s0 + n; ++s) {
     __m512i xb[T][4];
     BITDIAL_UNROLL
-    for (int j = 0; j < T; ++j)
-      BITDIAL_UNROLL
-      for (int f = 0; f < 4; ++f) {
-        std::int32_t v;
-        std::memcpy(&v, xs[j] + 16 * s + 4 * static_cast<std::size_t>(f), 4);
-        xb[j][f] = _mm512_set1_epi32(v);
-      }
+    for (int j = 0; j < T; ++j) BITDIAL_UNROLL
+    for (int f = 0; f < 4; ++f) {
+      std::int32_t v;
+      std::memcpy(&v, xs[j] + 16 * s + 4 * static_cast<std::size_t>(f), 4);
+      xb[j][f] = _mm512_set1_epi32(v);
+    }
     BITDIAL_UNROLL
     for (int r = 0; r < R; ++r) {
       const __m512i v = _mm512_load_si512(groups[r] + 64 * s);
@@ -75,14 +72,13 @@ BITDIAL_TARGET_AVX512 void ternary_segment(const std::uint8_t* const* groups, co
     }
   }
   BITDIAL_UNROLL
-  for (int r = 0; r < R; ++r)
-    BITDIAL_UNROLL
-    for (int j = 0; j < T; ++j) {
-      const __m512i a = _mm512_add_epi32(_mm512_add_epi32(acc[r][j][0], _mm512_srai_epi32(acc[r][j][1], 2)),
-                                         _mm512_add_epi32(_mm512_srai_epi32(acc[r][j][2], 4),
-                                                          _mm512_srai_epi32(acc[r][j][3], 6)));
-      _mm512_storeu_si512(out + (j * R + r) * 16, a);
-    }
+  for (int r = 0; r < R; ++r) BITDIAL_UNROLL
+  for (int j = 0; j < T; ++j) {
+    const __m512i a =
+        _mm512_add_epi32(_mm512_add_epi32(acc[r][j][0], _mm512_srai_epi32(acc[r][j][1], 2)),
+                         _mm512_add_epi32(_mm512_srai_epi32(acc[r][j][2], 4), _mm512_srai_epi32(acc[r][j][3], 6)));
+    _mm512_storeu_si512(out + (j * R + r) * 16, a);
+  }
 }
 
 /// The GEMM form: the fields are shifted down (u = (slice >> 2f) & 3), so every field of a row adds
@@ -94,9 +90,8 @@ BITDIAL_TARGET_AVX512 void ternary_segment_tokens(const std::uint8_t* const* gro
   const __m512i m3 = _mm512_set1_epi8(0x03);
   __m512i acc[R][T];
   BITDIAL_UNROLL
-  for (int r = 0; r < R; ++r)
-    BITDIAL_UNROLL
-    for (int j = 0; j < T; ++j) acc[r][j] = _mm512_setzero_si512();
+  for (int r = 0; r < R; ++r) BITDIAL_UNROLL
+  for (int j = 0; j < T; ++j) acc[r][j] = _mm512_setzero_si512();
   for (std::size_t s = s0; s < s0 + n; ++s) {
     __m512i u[R][4];
     BITDIAL_UNROLL
@@ -108,20 +103,18 @@ BITDIAL_TARGET_AVX512 void ternary_segment_tokens(const std::uint8_t* const* gro
       u[r][3] = _mm512_and_si512(_mm512_srli_epi16(v, 6), m3);
     }
     BITDIAL_UNROLL
-    for (int j = 0; j < T; ++j)
+    for (int j = 0; j < T; ++j) BITDIAL_UNROLL
+    for (int f = 0; f < 4; ++f) {
+      std::int32_t xv;
+      std::memcpy(&xv, xs[j] + 16 * s + 4 * static_cast<std::size_t>(f), 4);
+      const __m512i xb = _mm512_set1_epi32(xv);
       BITDIAL_UNROLL
-      for (int f = 0; f < 4; ++f) {
-        std::int32_t xv;
-        std::memcpy(&xv, xs[j] + 16 * s + 4 * static_cast<std::size_t>(f), 4);
-        const __m512i xb = _mm512_set1_epi32(xv);
-        BITDIAL_UNROLL
-        for (int r = 0; r < R; ++r) acc[r][j] = dpbusd(acc[r][j], u[r][f], xb);
-      }
+      for (int r = 0; r < R; ++r) acc[r][j] = dpbusd(acc[r][j], u[r][f], xb);
+    }
   }
   BITDIAL_UNROLL
-  for (int r = 0; r < R; ++r)
-    BITDIAL_UNROLL
-    for (int j = 0; j < T; ++j) _mm512_storeu_si512(out + (j * R + r) * 16, acc[r][j]);
+  for (int r = 0; r < R; ++r) BITDIAL_UNROLL
+  for (int j = 0; j < T; ++j) _mm512_storeu_si512(out + (j * R + r) * 16, acc[r][j]);
 }
 
 using ternary_fn = void (*)(const std::uint8_t* const*, const std::int8_t* const*, std::size_t, std::size_t,
@@ -132,14 +125,22 @@ inline constexpr int ternary_gemm_rows = 2, ternary_gemm_tokens = 8;  // GEMM ti
 template <int R>
 inline ternary_fn pick_ternary_tokens(int T) noexcept {
   switch (T) {
-    case 1: return &ternary_segment_tokens<R, 1>;
-    case 2: return &ternary_segment_tokens<R, 2>;
-    case 3: return &ternary_segment_tokens<R, 3>;
-    case 4: return &ternary_segment_tokens<R, 4>;
-    case 5: return &ternary_segment_tokens<R, 5>;
-    case 6: return &ternary_segment_tokens<R, 6>;
-    case 7: return &ternary_segment_tokens<R, 7>;
-    default: return &ternary_segment_tokens<R, 8>;
+    case 1:
+      return &ternary_segment_tokens<R, 1>;
+    case 2:
+      return &ternary_segment_tokens<R, 2>;
+    case 3:
+      return &ternary_segment_tokens<R, 3>;
+    case 4:
+      return &ternary_segment_tokens<R, 4>;
+    case 5:
+      return &ternary_segment_tokens<R, 5>;
+    case 6:
+      return &ternary_segment_tokens<R, 6>;
+    case 7:
+      return &ternary_segment_tokens<R, 7>;
+    default:
+      return &ternary_segment_tokens<R, 8>;
   }
 }
 
@@ -148,10 +149,14 @@ inline ternary_fn pick_ternary_tokens(int T) noexcept {
 inline ternary_fn pick_ternary(int R, int T) noexcept {
   if (T <= 1) {
     switch (R) {
-      case 1: return &ternary_segment<1, 1>;
-      case 2: return &ternary_segment<2, 1>;
-      case 3: return &ternary_segment<3, 1>;
-      default: return &ternary_segment<4, 1>;
+      case 1:
+        return &ternary_segment<1, 1>;
+      case 2:
+        return &ternary_segment<2, 1>;
+      case 3:
+        return &ternary_segment<3, 1>;
+      default:
+        return &ternary_segment<4, 1>;
     }
   }
   return R >= 2 ? pick_ternary_tokens<2>(T) : pick_ternary_tokens<1>(T);
