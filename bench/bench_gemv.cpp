@@ -2,7 +2,12 @@
 // dot product, Eigen fp32 and a streaming read of exactly the bytes each width reads (PERF.md).
 //
 // Names: <op>/<method>/bits:<b>/m:<M>/k:<K>/n:<N>/threads:<t>/cold:<0|1>
-//   op ∈ {gemv, gemm, read, switch}; method ∈ {truncation, double_rounding, int8_dot, eigen_f32, stream}
+//   op ∈ {gemv, gemm, read, switch}; method ∈ {truncation, truncation_fitted, double_rounding,
+//   double_rounding_fitted, int8_dot, eigen_f32, stream, slices, truncation_front}
+// truncation / double_rounding serve the literal rules, *_fitted the fitted per-width maps of the
+// same stack (select/fit.hpp; same kernel, per-row factor and offset in the epilogue).
+// slices: n one-bit residual slices through gemm_slices (bits = n), against truncation_front, the
+// plane view of the same total bits through the same front door (gemm, same thread pool).
 // cold:1 rotates over distinct copies of the weights until ≥ 128 MiB of the bytes read differ
 // between consecutive reuses (DRAM-resident); cold:0 reuses one copy (L3 when it fits).
 // Counters: weights_per_second = M·K·N per second, bytes_per_second = weight bytes read per second.
@@ -12,6 +17,8 @@
 
 #include <Eigen/Dense>
 #include <bitdial/core/parallel.hpp>
+#include <bitdial/kernels/gemm.hpp>
+#include <bitdial/kernels/slices.hpp>
 #include <bitdial/kernels/x86/int8_vnni.hpp>
 #include <bitdial/kernels/x86/plane_avx512.hpp>
 
@@ -51,7 +58,15 @@ struct weights {
       m.codes.resize(M * K);
       for (auto& c : m.codes) c = static_cast<std::int8_t>(lcg(s) & 0xFF);
       m.scales.assign(M, 0.01f);
-      w.stacks.push_back(std::make_unique<bit_plane_stack>(bit_plane_stack::pack(m)));
+      auto st = bit_plane_stack::pack(m);
+      // Fitted maps for every rule and width (values irrelevant to the cost; copies inherit them).
+      for (int rule = 0; rule < 3; ++rule)
+        for (int b = 1; b < 8; ++b) {
+          std::vector<float> alpha(M, 0.9f * float(1 << (8 - b)));
+          std::vector<std::int16_t> beta(M, 37);
+          st.set_fit(rule, b, alpha, beta);
+        }
+      w.stacks.push_back(std::make_unique<bit_plane_stack>(std::move(st)));
       w.codes = std::move(m.codes);
       return w;
     }();
@@ -108,12 +123,13 @@ void set_rates(benchmark::State& st, double weights_per_iter, double bytes_per_i
   st.counters["bytes_per_second"] = benchmark::Counter(bytes_per_iter * it, benchmark::Counter::kIsRate);
 }
 
-void plane_op(benchmark::State& st, int bits, serve_rule rule, std::size_t n, int threads, bool cold) {
+void plane_op(benchmark::State& st, int bits, serve_rule rule, std::size_t n, int threads, bool cold,
+              reconstruction recon = reconstruction::midpoint) {
   weights& w = weights::get();
-  const plane_view v0 = view(w.stack(0), bits, rule);
+  const plane_view v0 = view(w.stack(0), bits, rule, recon);
   const std::size_t copies = copies_for(v0.bytes_read(), cold);
   std::vector<plane_view> views;
-  for (std::size_t i = 0; i < copies; ++i) views.push_back(view(w.stack(i), bits, rule));
+  for (std::size_t i = 0; i < copies; ++i) views.push_back(view(w.stack(i), bits, rule, recon));
   tokens x(n);
   std::vector<float> y(n * M);
   const matrix_view<float> Y(y.data(), n, M);
@@ -228,6 +244,34 @@ void switch_op(benchmark::State& st, int bits) {
   }
 }
 
+/// n one-bit residual slices (residual binarization of a Student-t-like matrix) through the
+/// gemm_slices front door, or (slices = false) the plane view of n bits through gemm.
+void front_op(benchmark::State& st, int n, int threads, bool slices) {
+  static const plane_slice_stack sl = [] {
+    std::vector<float> f(M * K);
+    std::uint64_t s = 9;
+    for (auto& v : f) v = 0.01f * (float(lcg(s) & 0xFFFF) - 32768.0f) / 32768.0f;
+    return plane_slice_stack::pack(
+        residual_binarizer(8, {.gran = granularity::per_row()}).quantize(const_matrix(f.data(), M, K)));
+  }();
+  const bit_plane_stack& stack = weights::get().stack(0);
+  tokens x(1);
+  std::vector<float> y(M);
+  const matrix_view<float> Y(y.data(), 1, M);
+  const run_options o{kernel_isa::automatic, nullptr, std::size_t(threads)};
+  const slice_view sv = sl.view_slices(std::size_t(n));
+  const plane_view pv = view(stack, n);
+  for (auto _ : st) {
+    if (slices)
+      gemm_slices(sv, x.batch, Y, {}, {}, o);
+    else
+      gemm(pv, x.batch, Y, {}, o);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  set_rates(st, double(M) * K, double(slices ? sv.bytes_read() : pv.bytes_read()));
+}
+
 std::string name(const char* op, const char* method, int bits, std::size_t n, int threads, int cold) {
   char buf[160];
   std::snprintf(buf, sizeof buf, "%s/%s/bits:%d/m:%zu/k:%zu/n:%zu/threads:%d/cold:%d", op, method, bits, M, K, n,
@@ -253,9 +297,16 @@ int main(int argc, char** argv) {
         reg(name("read", "stream", b, 1, threads, cold),
             [=](benchmark::State& s) { stream_op(s, b, threads, cold != 0); });
       }
-      for (int b = 1; b <= 7; ++b)
+      for (int b = 1; b <= 7; ++b) {
+        reg(name("gemv", "truncation_fitted", b, 1, threads, cold), [=](benchmark::State& s) {
+          plane_op(s, b, serve_rule::truncate, 1, threads, cold != 0, reconstruction::fitted);
+        });
         reg(name("gemv", "double_rounding", b, 1, threads, cold),
             [=](benchmark::State& s) { plane_op(s, b, serve_rule::round_half_up, 1, threads, cold != 0); });
+        reg(name("gemv", "double_rounding_fitted", b, 1, threads, cold), [=](benchmark::State& s) {
+          plane_op(s, b, serve_rule::round_half_up, 1, threads, cold != 0, reconstruction::fitted);
+        });
+      }
       reg(name("gemv", "int8_dot", 8, 1, threads, cold),
           [=](benchmark::State& s) { int8_op(s, 1, threads, cold != 0); });
     }
@@ -268,6 +319,12 @@ int main(int argc, char** argv) {
     reg(name("gemm", "eigen_f32", 32, 512, threads, 1), [=](benchmark::State& s) { eigen_op(s, 512, threads); });
   }
   for (int b : {1, 4, 8}) reg(name("switch", "truncation", b, 1, 1, 0), [=](benchmark::State& s) { switch_op(s, b); });
+  for (int threads : {1, 2})
+    for (int n = 1; n <= 8; ++n) {
+      reg(name("gemv", "slices", n, 1, threads, 0), [=](benchmark::State& s) { front_op(s, n, threads, true); });
+      reg(name("gemv", "truncation_front", n, 1, threads, 0),
+          [=](benchmark::State& s) { front_op(s, n, threads, false); });
+    }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -1,13 +1,16 @@
 // bitdial_demo — the elastic-serving demo: one stored weight served at every width.
 //
 //   1. builds a deterministic LLM-like weight matrix (heavy tails, a few outlier input channels),
-//   2. quantizes a block of it with every quantizer family at every width and prints the
-//      weight-error table (SQNR in dB),
-//   3. stores the full matrix ONCE per elastic family (double rounding over an RNE master,
-//      truncation over a truncation-ready master, residual slices) and serves b = 8..1 from that
-//      one store: bytes read, weight SQNR, output error vs float, GEMV time, speed-up vs Eigen f32,
-//   4. routes a batch of tokens to different slice counts (MoBiQuant) and times it against
-//      serving every token at the maximum,
+//   2. quantizes its first rows (256, every column, the serving groups) with every quantizer family
+//      at every width and prints the weight-error table (SQNR in dB) — the same rows and groups the
+//      serving table measures,
+//   3. stores the full matrix ONCE — an RNE INT8 master with fitted per-width maps (SEMANTICS §3b,
+//      select/fit.hpp) served by truncation and double rounding, and residual slices with an
+//      MSE-clipped first slice — and serves b = 8..1 from that one store: bytes read, weight SQNR,
+//      output error vs float, GEMV time (median of repeated runs), speed-up vs Eigen f32, and the
+//      literal rules of the papers beside the fitted ones,
+//   4. routes a batch of tokens to different slice counts (MoBiQuant) and compares it with serving
+//      every token at the same fixed average width,
 //   5. writes the serving table as JSON and CSV, and a plot (SVG through gnuplot, if installed).
 //
 // Real weights and activations instead of the synthetic ones:
@@ -40,15 +43,22 @@
 #include <string>
 #include <vector>
 
+#include "cli.hpp"
+#include "quality.hpp"
+
 namespace bd = bitdial;
+using bitdial_examples::cli_args;
+using bitdial_examples::cli_error;
+using bitdial_examples::group_for;
+using bitdial_examples::group_name;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
 
 struct settings {
   std::size_t rows = 4096, cols = 14336;
-  std::size_t block_rows = 256, block_cols = 2048;  // block for the quantizer table
-  std::size_t tokens = 64;                          // MoBiQuant batch and output-error tokens
+  std::size_t block_rows = 256;  // rows of the quantizer table and of the serving table's SQNR
+  std::size_t tokens = 64;       // MoBiQuant batch and output-error tokens
   std::size_t threads = 0;
   std::string out = "bitdial_demo";
   std::string safetensors, gguf, tensor, npy;  // optional inputs
@@ -167,17 +177,6 @@ double rel_err(const std::vector<float>& ref, const std::vector<float>& got) {
 
 // ---------------------------------------------------------------------------------------------
 
-/// Scale groups of 128 along K, as deployed 4-bit formats use (a per-row scale is ruined by the
-/// outlier channels of an LLM weight); 64 or 32 when K is not a multiple of 128.
-bd::granularity group_for(std::size_t K) {
-  for (std::size_t g : {128, 64, 32})
-    if (K % g == 0) return bd::granularity::per_group(g);
-  return bd::granularity::per_row();
-}
-std::string group_name(const bd::granularity& g) {
-  return g.k == bd::granularity::kind::per_group ? "groups of " + std::to_string(g.group) : "one scale per row";
-}
-
 /// Like step(), but a family that cannot take this shape is reported and skipped.
 template <class F>
 void optional_step(const char* what, F&& f) {
@@ -189,21 +188,17 @@ void optional_step(const char* what, F&& f) {
 }
 
 std::vector<quant_row> quantizer_table(const std::vector<float>& w, const settings& s) {
-  const std::size_t M = std::min(s.block_rows, s.rows);
-  std::size_t K = std::min(s.block_cols, s.cols);
-  if (K >= 128)
-    K -= K % 128;
-  else if (K >= 32)
-    K -= K % 32;
-  const bd::granularity g = group_for(K);
-  std::vector<float> blk(M * K);
-  for (std::size_t r = 0; r < M; ++r) std::copy_n(&w[r * s.cols], K, &blk[r * K]);
+  // The serving table's rows and groups: the first check_rows rows, every column.
+  const std::size_t M = std::min(s.block_rows, s.rows), K = s.cols;
+  const bd::granularity g = s.group;
+  const std::vector<float> blk(w.begin(), w.begin() + std::ptrdiff_t(M * K));
   const bd::const_matrix W(blk.data(), M, K);
   std::vector<quant_row> rows;
   auto add = [&](std::string fam, double bpw, const std::vector<float>& deq) {
     rows.push_back({std::move(fam), bpw, bd::sqnr_db(blk, deq)});
   };
-  std::printf("\nQuantizer error on a %zux%zu block, %s (SQNR dB, higher is better)\n", M, K, group_name(g).c_str());
+  std::printf("\nQuantizer error on the first %zu of %zu rows x %zu columns, %s (SQNR dB, higher is better)\n", M,
+              s.rows, K, group_name(g).c_str());
   optional_step("uniform absmax / MSE-clipped, b = 1..8", [&] {
     for (int b = 1; b <= 8; ++b) {
       const bd::uniform_symmetric<> q(b, {.gran = g});
@@ -214,22 +209,29 @@ std::vector<quant_row> quantizer_table(const std::vector<float>& w, const settin
   optional_step("double rounding (RHU, RNE) and truncation from INT8 masters", [&] {
     const auto master = bd::double_rounding<8>().quantize_master(W, g);
     const auto tr_master = bd::truncation_ready<8>({.gran = g}).quantize(W);
+    auto fitted = bd::bit_plane_stack::pack(bd::quantize_mse(bd::uniform_symmetric<8>({.gran = g}), W));
+    bd::fit_reconstruction(fitted, W);
     for (int b = 1; b <= 8; ++b) {
       add("double_rounding_rhu", b, bd::double_rounding<8>().dequantize(master, b));
       add("double_rounding_rne", b, bd::double_rounding<8>({bd::rounding::half_even}).dequantize(master, b));
       add("truncation", b, bd::truncation<8>().dequantize(master, b));
       add("truncation_ready", b, bd::truncation<8>().dequantize(tr_master, b));
+      add("truncation_fitted", b, bitdial_examples::dequantize_view(bd::view(fitted, b)));
+      add("dr_rne_fitted", b, bitdial_examples::dequantize_view(bd::view(fitted, b, bd::serve_rule::round_half_even)));
     }
   });
-  optional_step("residual slices: tiled 1-bit, binarization, BitStack rank 1", [&] {
+  optional_step("residual slices: MSE-clipped, tiled, binarization, BitStack r1", [&] {
+    const auto clipped2 = bd::uniform_residual({2, 1, 1, 1, 1, 1, 1}, {.gran = g}).quantize(W);
     const auto tiled =
         bd::uniform_residual(std::vector<int>(8, 1), {.gran = g, .scales = bd::residual_scales::power_of_two})
             .quantize(W);
     const auto bin = bd::residual_binarizer(8, {.gran = g}).quantize(W);
     for (std::size_t n = 1; n <= 8; ++n) {
+      if (n >= 2) add("slices_2+1..", double(n), clipped2.dequantize(n - 1));
       add("slices_tiled", double(n), tiled.dequantize(n));
       add("slices_binarized", double(n), bin.dequantize(n));
     }
+
     const auto bs = bd::bitstack(4).quantize(W);
     for (std::size_t n = 1; n <= 4; ++n) add("bitstack_r1", bd::bits_per_weight(bs, n), bs.dequantize(n));
   });
@@ -253,18 +255,22 @@ std::vector<quant_row> quantizer_table(const std::vector<float>& w, const settin
   std::printf("\n  %-22s", "quantizer \\ bits");
   for (int b = 1; b <= 8; ++b) std::printf("%8d", b);
   std::printf("\n");
-  for (const char* fam : {"uniform_absmax", "uniform_mse", "double_rounding_rhu", "double_rounding_rne", "truncation",
-                          "truncation_ready", "slices_tiled", "slices_binarized"}) {
+  for (const char* fam :
+       {"uniform_absmax", "uniform_mse", "double_rounding_rhu", "double_rounding_rne", "truncation", "truncation_ready",
+        "truncation_fitted", "dr_rne_fitted", "slices_2+1..", "slices_tiled", "slices_binarized"}) {
     std::printf("  %-22s", fam);
-    for (int b = 1; b <= 8; ++b)
+    for (int b = 1; b <= 8; ++b) {
+      const quant_row* hit = nullptr;
       for (const auto& r : rows)
-        if (r.family == fam && r.bits_per_weight == b) std::printf("%8.2f", r.sqnr_db);
+        if (r.family == fam && r.bits_per_weight == b) hit = &r;
+      hit ? std::printf("%8.2f", hit->sqnr_db) : std::printf("%8s", "-");
+    }
     std::printf("\n");
   }
   std::printf("\n  %-22s %14s %10s\n", "fixed format", "bits/weight", "SQNR dB");
   for (const auto& r : rows)
     if (r.family.rfind("uniform", 0) && r.family.rfind("double", 0) && r.family.rfind("trunc", 0) &&
-        r.family.rfind("slices", 0))
+        r.family.rfind("slices", 0) && r.family.rfind("dr_", 0))
       std::printf("  %-22s %14.2f %10.2f\n", r.family.c_str(), r.bits_per_weight, r.sqnr_db);
   return rows;
 }
@@ -345,7 +351,7 @@ weights load_weights(settings& s) {
 
 int run(settings s) {
   auto wt = load_weights(s);
-  s.group = group_for(s.cols);
+  s.group = wt.q8_master ? wt.q8_master->gran : group_for(s.cols);  // Q8_0: its own groups of 32
   const auto& w = wt.w;
   std::printf("bitdial elastic-serving demo: %zu x %zu weights, %zu threads\n", s.rows, s.cols,
               s.threads ? s.threads : bd::thread_pool::global().size());
@@ -356,35 +362,26 @@ int run(settings s) {
   if (wt.w.empty()) wt.w = step("building the LLM-like weight matrix", [&] { return llm_like(s.rows, s.cols, 2026); });
   const auto qrows = quantizer_table(w, s);
 
-  std::printf("\nStoring the %zu x %zu matrix once per elastic family (%s)\n", s.rows, s.cols,
-              group_name(s.group).c_str());
+  std::printf("\nStoring the %zu x %zu matrix once (%s)\n", s.rows, s.cols, group_name(s.group).c_str());
   const bd::const_matrix W(w.data(), s.rows, s.cols);
-  std::unique_ptr<bd::elastic_weight> dr, tr;
-  std::string tr_family = "truncation_ready";
+  bd::bit_plane_stack stack;
   if (wt.q8_master) {
-    // The file's own int8 codes are the master of both elastic families: nothing is re-quantized.
-    auto stack = step("Q8_0 codes as the INT8 master (scales d per 32), packed",
-                      [&] { return bd::bit_plane_stack::pack(*wt.q8_master); });
-    dr = std::make_unique<bd::elastic_weight>(stack, bd::serve_rule::round_half_up);
-    tr = std::make_unique<bd::elastic_weight>(std::move(stack), bd::serve_rule::truncate);
-    tr_family = "truncation";
+    // The file's own int8 codes are the master: nothing is re-quantized; the fits map each
+    // truncated code to the file's own values.
+    stack = step("Q8_0 codes as the INT8 master (scales d per 32), packed",
+                 [&] { return bd::bit_plane_stack::pack(*wt.q8_master); });
   } else {
-    const std::string what = "INT8 master (RNE, absmax, " + group_name(s.group) + ")";
-    auto master = step(what.c_str(), [&] { return bd::double_rounding<8>().quantize_master(W, s.group); });
-    dr = std::make_unique<bd::elastic_weight>(
-        step("  packed into bit-planes", [&] { return bd::bit_plane_stack::pack(master); }),
-        bd::serve_rule::round_half_up);
-    auto tr_master = step("truncation-ready master (12+4-step scale search)", [&] {
-      return bd::truncation_ready<8>({.gran = s.group, .coarse_steps = 12, .refine_steps = 4}).quantize(W);
+    const std::string what = "INT8 master (RNE, MSE-clipped, " + group_name(s.group) + "), packed";
+    stack = step(what.c_str(), [&] {
+      return bd::bit_plane_stack::pack(bd::quantize_mse(bd::uniform_symmetric<8>({.gran = s.group}), W));
     });
-    tr = std::make_unique<bd::elastic_weight>(
-        step("  packed into bit-planes", [&] { return bd::bit_plane_stack::pack(tr_master); }),
-        bd::serve_rule::truncate);
   }
-  const auto sl = step("residual slices 2+1+1+1+1+1+1 (tiled), packed", [&] {
-    return bd::plane_slice_stack::pack(
-        bd::uniform_residual({2, 1, 1, 1, 1, 1, 1}, {.gran = s.group, .scales = bd::residual_scales::power_of_two})
-            .quantize(W));
+  step("fitted per-width maps (3 rules x 7 widths, per row)", [&] { bd::fit_reconstruction(stack, W); });
+  std::printf("  fitted tables: %zu bytes = %.2f%% of the %zu-byte 8-bit planes\n", stack.fit_bytes(),
+              100.0 * double(stack.fit_bytes()) / double(stack.bytes().size()), stack.bytes().size());
+  const bd::elastic_weight tr(std::move(stack), bd::serve_rule::truncate);
+  const auto sl = step("residual slices 2+1+1+1+1+1+1 (MSE-clipped first slice), packed", [&] {
+    return bd::plane_slice_stack::pack(bd::uniform_residual({2, 1, 1, 1, 1, 1, 1}, {.gran = s.group}).quantize(W));
   });
 
   std::vector<float> x;
@@ -413,14 +410,14 @@ int run(settings s) {
   const double eigen_us = 1e6 * time_median([&] { ye.noalias() = We * x0; });
 
   const bd::run_options ro{bd::kernel_isa::automatic, nullptr, s.threads};
-  const std::size_t check_rows = std::min<std::size_t>(s.rows, 256);
+  const std::size_t check_rows = std::min(s.rows, s.block_rows);
   std::vector<float> wblock(w.begin(), w.begin() + std::ptrdiff_t(check_rows * s.cols));
   std::vector<serve_row> table;
   std::vector<float> y(T * s.rows), y1(s.rows);
   const std::span<const float> tok0(x.data(), s.cols);
-  auto serve_planes = [&](const char* fam, const bd::elastic_weight& ew) {
+  auto serve_planes = [&](const char* fam, bd::serve_rule rule, bd::reconstruction recon) {
     for (int b = 8; b >= 1; --b) {
-      const auto v = ew.view(b);
+      const auto v = bd::view(tr.stack(), b, rule, recon);
       bd::gemm(v, bd::as_tokens(q), bd::matrix_view<float>(y.data(), T, s.rows), {}, ro);
       const double us = 1e6 * time_median([&] { bd::gemv(v, tok0, y1, {}, ro); });
       table.push_back({fam, b, v.bytes_read(), bd::sqnr_db(wblock, dequantize_view(v, check_rows)), rel_err(yref, y),
@@ -438,8 +435,18 @@ int run(settings s) {
                        rel_err(yref, y), us, eigen_us});
     }
   };
-  step("serving double rounding (RHU) at b = 8..1", [&] { serve_planes("double_rounding_rhu", *dr); });
-  step("serving truncation (midpoint) at b = 8..1", [&] { serve_planes(tr_family.c_str(), *tr); });
+  using bd::reconstruction;
+  using bd::serve_rule;
+  step("serving truncation (fitted) at b = 8..1",
+       [&] { serve_planes("truncation", serve_rule::truncate, reconstruction::automatic); });
+  step("serving double rounding RNE (fitted) at b = 8..1",
+       [&] { serve_planes("double_rounding_rne", serve_rule::round_half_even, reconstruction::automatic); });
+  step("serving double rounding RHU (fitted) at b = 8..1",
+       [&] { serve_planes("double_rounding_rhu", serve_rule::round_half_up, reconstruction::automatic); });
+  step("serving the literal rules (truncation midpoint, RHU) at b = 8..1", [&] {
+    serve_planes("truncation_literal", serve_rule::truncate, reconstruction::midpoint);
+    serve_planes("double_rounding_rhu_literal", serve_rule::round_half_up, reconstruction::midpoint);
+  });
   step("serving residual slices at n = 7..1 (b = n + 1)", serve_slices);
 
   std::printf("\nServing table (GEMV n=1 incl. activation quantization; Eigen f32 GEMV %.0f us)\n", eigen_us);
@@ -449,23 +456,36 @@ int run(settings s) {
     std::printf("  %-20s %4d %12zu %10.2f %10.4f %10.1f %8.1fx\n", r.family.c_str(), r.bits, r.bytes_read,
                 r.weight_sqnr_db, r.output_rel_err, r.gemv_us, r.eigen_us / r.gemv_us);
 
-  // MoBiQuant: route tokens to slice counts, compare with serving every token at the maximum.
-  std::printf("\nPer-token slice routing (MoBiQuant) over %zu tokens, slices of 2+1+1+1+1+1+1 bits\n", T);
-  const auto router = bd::statistic_router::calibrate(bd::const_matrix(x.data(), T, s.cols), 1, int(sl.slices()), 3.0);
+  // MoBiQuant: route tokens to slice counts by their activation statistics, and compare with
+  // serving every token at the same fixed average (3 slices = 4 bits) and at the maximum.
+  const int n_lo = 2, n_hi = 4;
+  const double target = 3.0;
+  std::printf(
+      "\nPer-token slice routing (MoBiQuant) over %zu tokens: %d..%d slices of 2+1+1+... bits, target average %.2f\n",
+      T, n_lo, n_hi, target);
+  const auto router = bd::statistic_router::calibrate(bd::const_matrix(x.data(), T, s.cols), n_lo, n_hi, target);
   const auto counts = router.route_all(bd::const_matrix(x.data(), T, s.cols));
   double avg = 0;
   for (int c : counts) avg += c;
   avg /= double(T);
   const auto full = sl.view_slices(sl.slices());
-  const double t_routed = time_median(
-      [&] { bd::gemm_slices(full, bd::as_tokens(q), bd::matrix_view<float>(y.data(), T, s.rows), counts, {}, ro); });
+  const auto routed_view = sl.view_slices(std::size_t(n_hi));
+  const double t_routed = time_median([&] {
+    bd::gemm_slices(routed_view, bd::as_tokens(q), bd::matrix_view<float>(y.data(), T, s.rows), counts, {}, ro);
+  });
   const double err_routed = rel_err(yref, y);
+  const auto fixed_view = sl.view_slices(std::size_t(target));
+  const double t_fixed = time_median(
+      [&] { bd::gemm_slices(fixed_view, bd::as_tokens(q), bd::matrix_view<float>(y.data(), T, s.rows), {}, {}, ro); });
+  const double err_fixed = rel_err(yref, y);
   const double t_max = time_median(
       [&] { bd::gemm_slices(full, bd::as_tokens(q), bd::matrix_view<float>(y.data(), T, s.rows), {}, {}, ro); });
   const double err_max = rel_err(yref, y);
-  std::printf("  target average 3.00 slices, achieved %.2f (%.2f bits/weight)\n", avg, avg + 1.0);
-  std::printf("  routed: %.1f ms, output relerr %.4f;  all at %zu slices: %.1f ms, relerr %.4f;  time saved %.0f%%\n",
-              1e3 * t_routed, err_routed, sl.slices(), 1e3 * t_max, err_max, 100.0 * (1.0 - t_routed / t_max));
+  std::printf("  achieved average %.2f slices (%.2f bits/weight)\n", avg, avg + 1.0);
+  std::printf("  routed:              %8.1f ms, output relerr %.4f\n", 1e3 * t_routed, err_routed);
+  std::printf("  all at %.0f slices:     %8.1f ms, output relerr %.4f  (routed / fixed error: %.2f)\n", target,
+              1e3 * t_fixed, err_fixed, err_fixed > 0 ? err_routed / err_fixed : 0.0);
+  std::printf("  all at %zu slices:     %8.1f ms, output relerr %.4f\n", sl.slices(), 1e3 * t_max, err_max);
 
   // Outputs.
   nlohmann::json j;
@@ -482,8 +502,16 @@ int run(settings s) {
                             {"output_rel_err", r.output_rel_err},
                             {"gemv_us", r.gemv_us},
                             {"speedup_vs_eigen", r.eigen_us / r.gemv_us}});
-  j["routing"] = {{"target_average_slices", 3.0}, {"achieved_average_slices", avg}, {"routed_ms", 1e3 * t_routed},
-                  {"max_ms", 1e3 * t_max},        {"routed_rel_err", err_routed},   {"max_rel_err", err_max}};
+  j["routing"] = {{"target_average_slices", target},
+                  {"achieved_average_slices", avg},
+                  {"min_slices", n_lo},
+                  {"max_slices", n_hi},
+                  {"routed_ms", 1e3 * t_routed},
+                  {"routed_rel_err", err_routed},
+                  {"fixed_ms", 1e3 * t_fixed},
+                  {"fixed_rel_err", err_fixed},
+                  {"max_ms", 1e3 * t_max},
+                  {"max_rel_err", err_max}};
   std::ofstream(s.out + ".json") << j.dump(2) << "\n";
   {
     std::ofstream csv(s.out + ".csv");
@@ -500,10 +528,10 @@ int run(settings s) {
     f << "set terminal svg size 1000,420 dynamic noenhanced font 'sans,11'\nset output '" << s.out << ".svg'\n"
       << "set datafile separator ','\nset key top left\nset grid\nset multiplot layout 1,2\n"
       << "set title 'weight SQNR vs served width'\nset xlabel 'bits'\nset ylabel 'SQNR (dB)'\n"
-      << "plot for [fam in 'double_rounding_rhu " << tr_family << " slices'] '" << s.out
+      << "plot for [fam in 'truncation double_rounding_rne slices truncation_literal'] '" << s.out
       << ".csv' using 2:(strcol(1) eq fam ? $4 : NaN) with linespoints title fam\n"
       << "set title 'GEMV speed-up vs Eigen f32'\nset ylabel 'x faster'\n"
-      << "plot for [fam in 'double_rounding_rhu " << tr_family << " slices'] '" << s.out
+      << "plot for [fam in 'truncation double_rounding_rne slices truncation_literal'] '" << s.out
       << ".csv' using 2:(strcol(1) eq fam ? $7 : NaN) with linespoints title fam\nunset multiplot\n";
     f.close();
     if (std::system(("gnuplot '" + gp + "'").c_str()) == 0) std::printf("wrote %s.svg\n", s.out.c_str());
@@ -517,45 +545,43 @@ int run(settings s) {
 
 int main(int argc, char** argv) {
   settings s;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw bd::error("bitdial_demo: " + a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--rows")
-      s.rows = std::stoul(next()), s.rows_given = true;
-    else if (a == "--cols")
-      s.cols = std::stoul(next());
-    else if (a == "--threads")
-      s.threads = std::stoul(next());
-    else if (a == "--out")
-      s.out = next();
-    else if (a == "--quick")
-      s.rows = 256, s.cols = 1024, s.tokens = 16, s.quick = true;
-    else if (a == "--safetensors")
-      s.safetensors = next();
-    else if (a == "--gguf")
-      s.gguf = next();
-    else if (a == "--tensor")
-      s.tensor = next();
-    else if (a == "--npy")
-      s.npy = next();
-    else if (a == "--help" || a == "-h") {
-      std::printf(
-          "usage: bitdial_demo [--rows M] [--cols K] [--threads T] [--out PREFIX] [--quick]\n"
-          "                    [--safetensors FILE | --gguf FILE] [--tensor NAME] [--npy FILE]\n"
-          "  --safetensors/--gguf FILE  serve a 2-D tensor of the file (--tensor NAME, default the largest);\n"
-          "                             a GGUF Q8_0 tensor is served from its own int8 codes\n"
-          "  --npy FILE                 activations, N x K or K\n");
-      return 0;
-    } else {
-      std::fprintf(stderr, "bitdial_demo: unknown argument '%s' (see --help)\n", a.c_str());
-      return 2;
+  try {
+    cli_args a(argc, argv, "bitdial_demo");
+    while (a.more()) {
+      const std::string o = a.next_option();
+      if (o == "--rows")
+        s.rows = a.count(o, 1, std::size_t{1} << 24), s.rows_given = true;
+      else if (o == "--cols")
+        s.cols = a.count(o, 16, std::size_t{1} << 24);
+      else if (o == "--threads")
+        s.threads = a.count(o, 1, 1024);
+      else if (o == "--out")
+        s.out = a.value(o);
+      else if (o == "--quick")
+        s.rows = 256, s.cols = 1024, s.tokens = 16, s.quick = true;
+      else if (o == "--safetensors")
+        s.safetensors = a.value(o);
+      else if (o == "--gguf")
+        s.gguf = a.value(o);
+      else if (o == "--tensor")
+        s.tensor = a.value(o);
+      else if (o == "--npy")
+        s.npy = a.value(o);
+      else if (o == "--help" || o == "-h") {
+        std::printf(
+            "usage: bitdial_demo [--rows M] [--cols K] [--threads T] [--out PREFIX] [--quick]\n"
+            "                    [--safetensors FILE | --gguf FILE] [--tensor NAME] [--npy FILE]\n"
+            "  --safetensors/--gguf FILE  serve a 2-D tensor of the file (--tensor NAME, default the largest);\n"
+            "                             a GGUF Q8_0 tensor is served from its own int8 codes\n"
+            "  --npy FILE                 activations, N x K or K\n");
+        return 0;
+      } else {
+        a.fail("unknown argument '" + o + "' (see --help)");
+      }
     }
-  }
-  if (!s.safetensors.empty() && !s.gguf.empty()) {
-    std::fprintf(stderr, "bitdial_demo: give --safetensors or --gguf, not both\n");
+    if (!s.safetensors.empty() && !s.gguf.empty()) a.fail("give --safetensors or --gguf, not both");
+  } catch (const cli_error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
     return 2;
   }
   try {

@@ -1,6 +1,7 @@
 // GGUF: files the test writes (v2 and v3, every metadata type, F32 / F16 / BF16 / Q8_0 tensors),
 // Q8_0 imported as an INT8 master and served from bit-planes, and malformed files — every
-// truncation, forged counts, lengths, types, dimensions and offsets — each rejected by name.
+// truncation, forged counts, lengths, types, dimensions and offsets — each rejected by name; and a
+// file assembled byte by byte from the GGUF v3 spec (no library writer), good and malformed.
 #include <bitdial/format/bit_planes.hpp>
 #include <bitdial/format/gguf.hpp>
 #include <bitdial/quant/double_rounding.hpp>
@@ -8,6 +9,10 @@
 #include <bitdial/select/plane_view.hpp>
 
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
 #include <string>
 
 #include "test_support.hpp"
@@ -374,4 +379,229 @@ TEST_CASE("gguf: random corruptions of the header either parse or throw bitdial:
       } catch (const error&) {
       }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A file assembled byte by byte from the GGUF specification (ggml docs/gguf.md, v3), without the
+// library's writer: the reader must agree with the spec, not only with bitdial's own writer.
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+/// Little-endian byte assembly, written here from the spec (no detail::put_le).
+struct spec_bytes {
+  std::vector<std::uint8_t> b;
+  void u8(std::uint8_t v) { b.push_back(v); }
+  void u16(std::uint16_t v) {
+    for (int i = 0; i < 2; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
+  void u32(std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
+  void u64(std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
+  void f32(float v) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    u32(bits);
+  }
+  void str(const std::string& s) {  // gguf_string_t: u64 length, then the bytes, no terminator
+    u64(s.size());
+    b.insert(b.end(), s.begin(), s.end());
+  }
+  void pad_to(std::size_t alignment) {
+    while (b.size() % alignment != 0) b.push_back(0);
+  }
+};
+
+/// The fixture's Q8_0 tensor: 2 rows x 64 = 4 blocks. d per block (fp16 bits and their value,
+/// decoded by hand: 0x3800 = 2^-1; 0x3555 = (1 + 341/1024)·2^-2; 0x1400 = 2^-10; 0x0001 = 2^-24,
+/// the smallest subnormal) and codes q(r, c) covering -128..127, with -128, 127, 0, -1 first.
+constexpr std::uint16_t fixture_d_bits[4] = {0x3800, 0x3555, 0x1400, 0x0001};
+constexpr double fixture_d[4] = {0.5, 0.333251953125, 0.0009765625, 5.9604644775390625e-08};
+std::int8_t fixture_q(std::size_t r, std::size_t c) {
+  if (r == 0 && c < 4) return static_cast<std::int8_t>(c == 0 ? -128 : c == 1 ? 127 : c == 2 ? 0 : -1);
+  return static_cast<std::int8_t>(static_cast<int>((c * 37 + r * 11) % 256) - 128);
+}
+constexpr float fixture_f32[6] = {1.5f, -2.0f, 0.1f, 3.0f, -0.125f, 1024.0f};  // 2 rows x 3
+
+struct spec_fixture {
+  std::vector<std::uint8_t> bytes;
+  std::size_t data_start = 0;
+  std::size_t q8_ne0_at = 0;  // file position of the Q8_0 tensor's ne[0]
+};
+
+/// GGUF v3, alignment 64 from general.alignment: the header ends at byte 261, so the data section
+/// starts at 320 (the default alignment 32 would put it at 288).
+/// Tensor infos list the Q8_0 tensor first but store its data second (offset 64), so the reader
+/// must follow offsets, not the order of the infos.
+spec_fixture spec_file(std::uint64_t q8_offset = 64) {
+  spec_fixture f;
+  spec_bytes o;
+  o.u8('G'), o.u8('G'), o.u8('U'), o.u8('F');  // magic: 0x47 0x47 0x55 0x46
+  o.u32(3);                                    // version
+  o.u64(2);                                    // tensor_count
+  o.u64(3);                                    // metadata_kv_count
+  o.str("general.architecture");
+  o.u32(8);  // GGUF_METADATA_VALUE_TYPE_STRING
+  o.str("llama-hand");
+  o.str("llama.context_length");
+  o.u32(4);  // UINT32
+  o.u32(4096);
+  o.str("general.alignment");
+  o.u32(4);
+  o.u32(64);
+  // tensor info: name, n_dims, ne[n_dims] (ne0 = contiguous row length), ggml_type, offset
+  o.str("blk.0.ffn_down.weight");
+  o.u32(2);
+  f.q8_ne0_at = o.b.size();
+  o.u64(64);  // ne0: 64 columns
+  o.u64(2);   // ne1: 2 rows
+  o.u32(8);   // GGML_TYPE_Q8_0
+  o.u64(q8_offset);
+  o.str("token_embd.weight");
+  o.u32(2);
+  o.u64(3);  // ne0: 3 columns
+  o.u64(2);  // ne1: 2 rows
+  o.u32(0);  // GGML_TYPE_F32
+  o.u64(0);
+  o.pad_to(64);
+  f.data_start = o.b.size();
+  for (float v : fixture_f32) o.f32(v);  // data + 0: F32, 24 bytes
+  o.pad_to(64);
+  for (std::size_t blk = 0; blk < 4; ++blk) {  // data + 64: Q8_0, 4 blocks of 34 bytes
+    o.u16(fixture_d_bits[blk]);
+    for (std::size_t i = 0; i < 32; ++i) o.u8(static_cast<std::uint8_t>(fixture_q(blk / 2, blk % 2 * 32 + i)));
+  }
+  o.pad_to(64);
+  f.bytes = std::move(o.b);
+  return f;
+}
+
+std::string write_temp(const std::vector<std::uint8_t>& bytes, const char* tag) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("bitdial_test_gguf_" + std::string(tag) + "_" + std::to_string(std::random_device{}()) + ".gguf");
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out.good());
+  return path.string();
+}
+
+}  // namespace
+
+TEST_CASE("gguf: a hand-assembled v3 file (spec bytes, no library writer) reads back exactly", "[gguf][spec]") {
+  const spec_fixture fx = spec_file();
+  // Header: 24 bytes + KVs (28 + 4 + 8 + 10 = 50, 28 + 4 + 4 = 36, 25 + 4 + 4 = 33) + infos (29 + 4 +
+  // 16 + 4 + 8 = 61, 25 + 4 + 16 + 4 + 8 = 57) = 261, padded to 320; data 64 + 136, padded to 256.
+  REQUIRE(fx.data_start == 320);
+  REQUIRE(fx.bytes.size() == 320 + 256);
+  const std::string path = write_temp(fx.bytes, "spec");
+  const gguf_file f = gguf_file::open(path);
+  std::filesystem::remove(path);
+
+  CHECK(f.version() == 3);
+  CHECK(f.alignment() == 64);
+  CHECK(f.data_start() == fx.data_start);
+  REQUIRE(f.metadata().size() == 3);
+  const gguf_kv* arch = f.find_metadata("general.architecture");
+  REQUIRE(arch != nullptr);
+  CHECK(arch->type == gguf_type::string);
+  CHECK(std::get<std::string>(arch->value) == "llama-hand");
+  const gguf_kv* ctx = f.find_metadata("llama.context_length");
+  REQUIRE(ctx != nullptr);
+  CHECK(ctx->type == gguf_type::uint32);
+  CHECK(std::get<std::uint64_t>(ctx->value) == 4096);
+  CHECK(std::get<std::uint64_t>(f.find_metadata("general.alignment")->value) == 64);
+
+  // Tensor infos in file order; ne as stored (ne0 first), rows = ne1, cols = ne0.
+  REQUIRE(f.tensors().size() == 2);
+  const gguf_tensor& q = f.tensors()[0];
+  CHECK(q.name == "blk.0.ffn_down.weight");
+  CHECK(q.ne == std::vector<std::uint64_t>{64, 2});
+  CHECK(q.type == ggml_type::q8_0);
+  CHECK(q.offset == 64);
+  CHECK(q.bytes == 4 * 34);
+  CHECK(q.rows() == 2);
+  CHECK(q.cols() == 64);
+  const gguf_tensor& e = f.tensors()[1];
+  CHECK(e.name == "token_embd.weight");
+  CHECK(e.ne == std::vector<std::uint64_t>{3, 2});
+  CHECK(e.type == ggml_type::f32);
+  CHECK(e.offset == 0);
+  CHECK(e.bytes == 24);
+
+  // F32: a 2 x 3 row-major matrix, bit for bit.
+  const float_matrix emb = f.load_matrix("token_embd.weight");
+  CHECK(emb.rows == 2);
+  CHECK(emb.cols == 3);
+  CHECK(emb.data == std::vector<float>(std::begin(fixture_f32), std::end(fixture_f32)));
+  CHECK(emb(1, 0) == 3.0f);  // element (row 1, col 0) is the 4th value: ne0 is the row length
+
+  // Q8_0 imported as the INT8 master: codes are the stored int8, scales the decoded fp16 d, one
+  // per 32 consecutive elements of a row, in row-major block order; values d·q exactly.
+  const auto m = f.import_q8_0("blk.0.ffn_down.weight");
+  CHECK(m.rows == 2);
+  CHECK(m.cols == 64);
+  CHECK(m.bits == 8);
+  CHECK(m.gran == granularity::per_group(32));
+  CHECK(m.zero_points.empty());
+  REQUIRE(m.scales.size() == 4);
+  for (std::size_t blk = 0; blk < 4; ++blk) {
+    INFO("block " << blk);
+    CHECK(m.scales[blk] == static_cast<float>(fixture_d[blk]));
+  }
+  REQUIRE(m.codes.size() == 128);
+  const float_matrix deq = f.load_matrix("blk.0.ffn_down.weight");
+  REQUIRE(deq.rows == 2);
+  REQUIRE(deq.cols == 64);
+  for (std::size_t r = 0; r < 2; ++r)
+    for (std::size_t c = 0; c < 64; ++c) {
+      INFO("r = " << r << ", c = " << c);
+      REQUIRE(m.codes[r * 64 + c] == fixture_q(r, c));
+      const float want = static_cast<float>(fixture_d[r * 2 + c / 32] * fixture_q(r, c));  // exact: <= 19 bits
+      REQUIRE(m.dequantize(r, c) == want);
+      REQUIRE(deq(r, c) == want);
+    }
+  CHECK(m.codes[0] == -128);
+  CHECK(m.codes[1] == 127);
+  // Served from bit-planes, width 8 is the master itself.
+  const auto stack = bit_plane_stack::pack(m);
+  CHECK(view(stack, 8).dequantize(1, 40) == static_cast<float>(fixture_d[3] * fixture_q(1, 40)));
+}
+
+TEST_CASE("gguf: hand-assembled malformed files are rejected with the problem named", "[gguf][spec][errors]") {
+  // The Q8_0 data (136 bytes) at offset 128 of a 256-byte data section runs past the end of the file.
+  {
+    const spec_fixture fx = spec_file(128);
+    const std::string path = write_temp(fx.bytes, "past_eof");
+    CHECK_THROWS_WITH(gguf_file::open(path), Contains("tensor 'blk.0.ffn_down.weight'") && Contains("offset = 128") &&
+                                                 Contains("past the end of the file"));
+    std::filesystem::remove(path);
+  }
+  // Offset 32 is aligned for the default 32 but not for this file's general.alignment = 64.
+  CHECK_THROWS_WITH(open_bytes(spec_file(32).bytes), Contains("tensor 'blk.0.ffn_down.weight'") &&
+                                                         Contains("offset = 32") && Contains("misaligned") &&
+                                                         Contains("alignment 64"));
+  // The file cut inside the Q8_0 data: the header is intact, the data is not.
+  {
+    auto cut = spec_file().bytes;
+    cut.resize(320 + 64 + 100);
+    CHECK_THROWS_WITH(open_bytes(cut), Contains("blk.0.ffn_down.weight") && Contains("past the end of the file"));
+  }
+  // A key whose u64 length runs past the end of the file.
+  {
+    auto b = spec_file().bytes;
+    const std::size_t key_len_at = 24;  // first KV: its key's u64 length
+    b[key_len_at + 4] = 0x01;           // length 20 + 2^32
+    CHECK_THROWS_WITH(open_bytes(b), Contains("metadata key") && Contains("past the end of the file"));
+  }
+  // Q8_0 with ne0 = 48: not a whole number of 32-element blocks.
+  {
+    const spec_fixture fx = spec_file();
+    auto b = fx.bytes;
+    REQUIRE(b[fx.q8_ne0_at] == 64);
+    b[fx.q8_ne0_at] = 48;
+    CHECK_THROWS_WITH(open_bytes(b), Contains("ne[0] = 48") && Contains("multiple of the Q8_0 block"));
+  }
 }

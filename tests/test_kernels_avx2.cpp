@@ -2,12 +2,16 @@
 // 32512, int32 segments across the 4096-chunk flush, deep K with the extreme codes −128 against
 // activations −128), one-chunk scale groups, declined group sizes, and the prepare/run API. The
 // general exactness matrix runs in test_kernels.cpp, which forces every available ISA.
+// Cases that run the kernel are tagged [requires_avx2] (tests/isa_gate.hpp): CTest runs them as
+// test_kernels_avx2, reported "Skipped" where the CPU or build lacks AVX2, and the registration /
+// declined-ISA case as test_kernels_avx2_any_cpu.
 #include <bitdial/kernels/gemm.hpp>
 
 #include <algorithm>
 #include <random>
 #include <string>
 
+#include "isa_gate.hpp"
 #include "test_support.hpp"
 
 using namespace bitdial;
@@ -72,8 +76,8 @@ TEST_CASE("avx2: registered when the CPU has it", "[avx2]") {
   }
 }
 
-TEST_CASE("avx2: int16 window sums at both ends of their range", "[avx2]") {
-  if (!x86::plane_avx2_available()) return;
+TEST_CASE("avx2: int16 window sums at both ends of their range", "[avx2][requires_avx2]") {
+  BITDIAL_REQUIRE_ISA("avx2");
   // Code −1 sets every plane, so each K-group's subset sum is the extreme 4·x: −512 for x = −128
   // (a window of 32 chunks reaches exactly −32768) and 508 for x = 127 (32512). K = 1040 is two
   // full windows and a partial one; 33 rows leave a partial row block.
@@ -92,8 +96,8 @@ TEST_CASE("avx2: int16 window sums at both ends of their range", "[avx2]") {
   }
 }
 
-TEST_CASE("avx2: deep K with codes -128 and 127 against activations -128", "[avx2]") {
-  if (!x86::plane_avx2_available()) return;
+TEST_CASE("avx2: deep K with codes -128 and 127 against activations -128", "[avx2][requires_avx2]") {
+  BITDIAL_REQUIRE_ISA("avx2");
   // Row 0 all −128, row 1 all 127, x all −128, K = 32767 (one int32 segment of 2048 chunks).
   const auto pr = make(
       2, 32767, 1, granularity::per_row(), [](std::size_t r, auto) { return r == 0 ? -128 : 127; },
@@ -112,8 +116,8 @@ TEST_CASE("avx2: deep K with codes -128 and 127 against activations -128", "[avx
     }
 }
 
-TEST_CASE("avx2: int32 segments flush across 4096 chunks", "[avx2]") {
-  if (!x86::plane_avx2_available()) return;
+TEST_CASE("avx2: int32 segments flush across 4096 chunks", "[avx2][requires_avx2]") {
+  BITDIAL_REQUIRE_ISA("avx2");
   const std::size_t K = 4099 * 16 + 5;  // 4100 chunks, the last one partial
   const auto pr = make(
       3, K, 1, granularity::per_row(),
@@ -127,8 +131,8 @@ TEST_CASE("avx2: int32 segments flush across 4096 chunks", "[avx2]") {
     }
 }
 
-TEST_CASE("avx2: scale groups of one chunk and of odd chunk counts; other sizes declined", "[avx2]") {
-  if (!x86::plane_avx2_available()) return;
+TEST_CASE("avx2: scale groups of one chunk and of odd chunk counts; other sizes declined", "[avx2][requires_avx2]") {
+  BITDIAL_REQUIRE_ISA("avx2");
   BITDIAL_LOG_SEED();
   std::mt19937_64 rng(test::seed() + 17);
   std::uniform_int_distribution<int> d(-128, 127);
@@ -159,8 +163,8 @@ TEST_CASE("avx2: scale groups of one chunk and of odd chunk counts; other sizes 
   CHECK(y == reference_of(view(g8.stack, 4), g8));
 }
 
-TEST_CASE("avx2: one prepared call run on disjoint row ranges, shards, bias", "[avx2]") {
-  if (!x86::plane_avx2_available()) return;
+TEST_CASE("avx2: one prepared call run on disjoint row ranges, shards, bias", "[avx2][requires_avx2]") {
+  BITDIAL_REQUIRE_ISA("avx2");
   BITDIAL_LOG_SEED();
   std::mt19937_64 rng(test::seed() + 29);
   std::uniform_int_distribution<int> d(-128, 127);

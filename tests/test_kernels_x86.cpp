@@ -1,5 +1,8 @@
 // AVX-512 plane kernels and the int8 VNNI baseline: integers and floats equal reference::gemm
 // exactly for every shape, width, rule, granularity, token count, method, shard and row range.
+// Those cases are tagged [requires_avx512] (tests/isa_gate.hpp): CTest runs them as test_kernels_x86,
+// reported "Skipped" where the CPU or build lacks AVX-512, and the CPU-detection case as
+// test_kernels_x86_any_cpu.
 #include <bitdial/core/cpu.hpp>
 #include <bitdial/kernels/reference/gemm.hpp>
 #include <bitdial/kernels/x86/int8_vnni.hpp>
@@ -10,17 +13,12 @@
 #include <random>
 #include <tuple>
 
+#include "isa_gate.hpp"
 #include "test_support.hpp"
 
 using namespace bitdial;
 
 namespace {
-
-bool have_avx512() {
-  if (x86::plane_avx512_available()) return true;
-  WARN("CPU lacks AVX-512 F/BW/VL/DQ/VNNI/VBMI (or SIMD is compiled out): x86 kernel checks skipped");
-  return false;
-}
 
 /// Random master: uniform codes, ~1/8 of them at the range ends, some rows all at one extreme.
 bit_plane_stack random_stack(std::size_t rows, std::size_t cols, int B, bool is_signed, granularity g,
@@ -175,10 +173,16 @@ TEST_CASE("cpu features are detected consistently", "[x86]") {
     CHECK(f.avx2);
   }
   if (f.avx512bw || f.avx512vl || f.avx512dq || f.avx512vnni || f.avx512vbmi || f.avx512vpopcntdq) CHECK(f.avx512f);
+#if !BITDIAL_X86_SIMD
+  // SIMD compiled out (or not x86): every flag is false and no x86 kernel is available.
+  CHECK_FALSE((f.avx2 || f.fma || f.avx512f || f.avx512bw || f.avx512vl || f.avx512dq || f.avx512vnni || f.avx512vbmi ||
+               f.avx512vpopcntdq || f.gfni));
+  CHECK_FALSE(x86::plane_avx512_available());
+#endif
 }
 
-TEST_CASE("every master code, width and rule: served code through the x86 kernels", "[x86]") {
-  if (!have_avx512()) return;
+TEST_CASE("every master code, width and rule: served code through the x86 kernels", "[x86][requires_avx512]") {
+  BITDIAL_REQUIRE_ISA("avx512");
   // Row r holds one master code at every column; token = e_0, scale 1, floor reconstruction, so
   // y(r) = 2^k · q_b(r) exactly.
   for (int B = 1; B <= 8; ++B)
@@ -217,8 +221,8 @@ TEST_CASE("every master code, width and rule: served code through the x86 kernel
     }
 }
 
-TEST_CASE("integer accumulators equal reference::accumulators (scale 1, floor)", "[x86]") {
-  if (!have_avx512()) return;
+TEST_CASE("integer accumulators equal reference::accumulators (scale 1, floor)", "[x86][requires_avx512]") {
+  BITDIAL_REQUIRE_ISA("avx512");
   BITDIAL_LOG_SEED();
   // |acc| < 2^24 here, so y = 2^k · acc is exact and recovers the integer.
   const std::size_t M = 45, K = 200;
@@ -243,16 +247,16 @@ TEST_CASE("integer accumulators equal reference::accumulators (scale 1, floor)",
     }
 }
 
-TEST_CASE("small shapes 1..10 x 1..10, all widths, rules, token counts", "[x86]") {
-  if (!have_avx512()) return;
+TEST_CASE("small shapes 1..10 x 1..10, all widths, rules, token counts", "[x86][requires_avx512]") {
+  BITDIAL_REQUIRE_ISA("avx512");
   for (std::size_t M = 1; M <= 10; M += 3)
     for (std::size_t K = 1; K <= 10; ++K)
       check_shape(M, K, {granularity::per_row(), granularity::per_tensor()}, false, M * 100 + K);
   for (std::size_t M = 1; M <= 10; ++M) check_shape(M, 7, {granularity::per_row()}, false, M * 1000 + 7);
 }
 
-TEST_CASE("powers of two +-1 and odd mixes", "[x86]") {
-  if (!have_avx512()) return;
+TEST_CASE("powers of two +-1 and odd mixes", "[x86][requires_avx512]") {
+  BITDIAL_REQUIRE_ISA("avx512");
   for (std::size_t n : {15, 17, 63, 65}) {
     check_shape(n, n, {granularity::per_row(), granularity::per_tensor()}, false, n);
     check_shape(3, n, {granularity::per_row()}, false, n + 1000);
@@ -263,16 +267,16 @@ TEST_CASE("powers of two +-1 and odd mixes", "[x86]") {
   check_shape(30, 43, {granularity::per_row(), granularity::per_tensor()}, false, 302143, {21});
 }
 
-TEST_CASE("per-group scales (groups of 16, 32, 48, 96)", "[x86]") {
-  if (!have_avx512()) return;
+TEST_CASE("per-group scales (groups of 16, 32, 48, 96)", "[x86][requires_avx512]") {
+  BITDIAL_REQUIRE_ISA("avx512");
   check_shape(
       37, 96,
       {granularity::per_group(16), granularity::per_group(32), granularity::per_group(48), granularity::per_group(96)},
       false, 3796);
 }
 
-TEST_CASE("deep K: 1 x 32767 x 1 and a flush past 65536 K, extremes everywhere", "[x86]") {
-  if (!have_avx512()) return;
+TEST_CASE("deep K: 1 x 32767 x 1 and a flush past 65536 K, extremes everywhere", "[x86][requires_avx512]") {
+  BITDIAL_REQUIRE_ISA("avx512");
   check_shape(1, 32767, {granularity::per_row()}, true, 32767, {1});
   check_shape(2, 70001, {granularity::per_row()}, true, 70001, {1, 3});
   // Worst-case magnitudes: every code -128 (and 127), every activation -128.
@@ -294,8 +298,8 @@ TEST_CASE("deep K: 1 x 32767 x 1 and a flush past 65536 K, extremes everywhere",
   }
 }
 
-TEST_CASE("one 256 x 4096 matrix, all widths and rules, per row and per group of 128", "[x86]") {
-  if (!have_avx512()) return;
+TEST_CASE("one 256 x 4096 matrix, all widths and rules, per row and per group of 128", "[x86][requires_avx512]") {
+  BITDIAL_REQUIRE_ISA("avx512");
   // Oracle checked against reference::gemm on a slice first.
   {
     const auto s = random_stack(64, 4096, 8, true, granularity::per_group(128), 4242);
@@ -309,8 +313,8 @@ TEST_CASE("one 256 x 4096 matrix, all widths and rules, per row and per group of
               {1, 2, 7, 8});
 }
 
-TEST_CASE("shards and row ranges write exactly their rows", "[x86]") {
-  if (!have_avx512()) return;
+TEST_CASE("shards and row ranges write exactly their rows", "[x86][requires_avx512]") {
+  BITDIAL_REQUIRE_ISA("avx512");
   BITDIAL_LOG_SEED();
   const auto s = random_stack(100, 77, 8, true, granularity::per_row(), 100);
   const auto x = random_tokens(3, 77, 101);
@@ -348,8 +352,8 @@ TEST_CASE("shards and row ranges write exactly their rows", "[x86]") {
       }
 }
 
-TEST_CASE("masters narrower than 8 bits", "[x86]") {
-  if (!have_avx512()) return;
+TEST_CASE("masters narrower than 8 bits", "[x86][requires_avx512]") {
+  BITDIAL_REQUIRE_ISA("avx512");
   for (int B : {2, 3, 5})
     for (int is_signed = 0; is_signed <= 1; ++is_signed) {
       const auto s = random_stack(40, 50, B, is_signed != 0, granularity::per_row(), 500 + B);
@@ -367,8 +371,8 @@ TEST_CASE("masters narrower than 8 bits", "[x86]") {
     }
 }
 
-TEST_CASE("prepare rejects what the kernel cannot serve", "[x86]") {
-  if (!have_avx512()) return;
+TEST_CASE("prepare rejects what the kernel cannot serve", "[x86][requires_avx512]") {
+  BITDIAL_REQUIRE_ISA("avx512");
   const auto s = random_stack(4, 40, 8, true, granularity::per_group(8), 7);
   const auto x = random_tokens(1, 40, 8);
   CHECK_FALSE(x86::plane_avx512_supports(view(s, 4)));
@@ -384,8 +388,8 @@ TEST_CASE("prepare rejects what the kernel cannot serve", "[x86]") {
                     Catch::Contains("output shape = 1x3"));
 }
 
-TEST_CASE("int8 VNNI baseline equals the int64 dot product", "[x86]") {
-  if (!have_avx512()) return;
+TEST_CASE("int8 VNNI baseline equals the int64 dot product", "[x86][requires_avx512]") {
+  BITDIAL_REQUIRE_ISA("avx512");
   BITDIAL_LOG_SEED();
   for (auto [M, K] : {std::pair<std::size_t, std::size_t>{1, 1}, {7, 6}, {33, 65}, {64, 4096}, {3, 70001}}) {
     std::mt19937_64 rng(test::seed() + M * K);

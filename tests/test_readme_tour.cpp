@@ -18,24 +18,36 @@ TEST_CASE("README API tour", "[readme]") {
   const bd::const_matrix calib_tokens(calib.data(), 32, K);
   std::vector<float> y(M), Y(N * M), b(M, 0.5f);
 
-  // Quantize once: an INT8 master with one scale per group of 128, kept as bit-planes.
+  // Quantize once: an INT8 master (MSE-clipped, groups of 128) with fitted per-width maps.
   bd::const_matrix W(weights.data(), M, K);
-  auto master = bd::double_rounding<8>().quantize_master(W, bd::granularity::per_group(128));
-  bd::elastic_weight w(bd::bit_plane_stack::pack(master), bd::serve_rule::round_half_up);
+  auto master = bd::quantize_mse(bd::uniform_symmetric<8>({.gran = bd::granularity::per_group(128)}), W);
+  auto stack = bd::bit_plane_stack::pack(master);
+  bd::fit_reconstruction(stack, W);
+  CHECK(stack.fit_bytes() == 21 * M * 6);  // "6 bytes per row and width" (3 rules x 7 widths)
+  bd::elastic_weight w(std::move(stack), bd::serve_rule::round_half_up);
 
   // Serve at any width.
   bd::gemv(w.view(8), x, y);
   const auto y8 = y;
+  for (std::size_t c = 0; c < K; ++c) REQUIRE(w.view(8).dequantize(0, c) == master.scales[c / 128] * master.codes[c]);
   bd::gemv(w.view(3), x, y);
   CHECK(y != y8);
-  CHECK(w.view(3).bytes_read() * 8 == w.stack().bytes().size() * 4);  // b + 1 planes for RHU at b = 3
-  // "equals 3-bit double rounding exactly": the view dequantizes to the quantizer's own 3-bit values.
-  const auto dr3 = bd::double_rounding<8>().dequantize(master, 3);
-  for (std::size_t r = 0; r < M; ++r)
-    for (std::size_t c = 0; c < K; ++c) REQUIRE(w.view(3).dequantize(r, c) == dr3[r * K + c]);
+  CHECK(w.view(3).fitted());
+  CHECK(w.view(3).bytes_read() * 8 == w.stack().bytes().size() * 4);  // 3 + 1 planes for RHU at b = 3
   w.set_bits(4);
   CHECK(w.view().bits == 4);
   bd::gemv(w.view(), x, y);
+  // The literal rule equals the quantizer's own 3-bit double rounding exactly, and the fitted
+  // values are closer to W.
+  auto literal = bd::view(w.stack(), 3, bd::serve_rule::round_half_up, bd::reconstruction::midpoint);
+  const auto dr3 = bd::double_rounding<8>().dequantize(master, 3);
+  std::vector<float> fit3(M * K);
+  for (std::size_t r = 0; r < M; ++r)
+    for (std::size_t c = 0; c < K; ++c) {
+      REQUIRE(literal.dequantize(r, c) == dr3[r * K + c]);
+      fit3[r * K + c] = w.view(3).dequantize(r, c);
+    }
+  CHECK(bd::sqnr_db(weights, fit3) > bd::sqnr_db(weights, dr3));
 
   // Batches with a bias and a row range.
   std::fill(Y.begin(), Y.end(), -7.0f);

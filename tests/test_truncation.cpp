@@ -4,6 +4,8 @@
 #include <bitdial/quant/calibrate.hpp>
 #include <bitdial/quant/metrics.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -238,7 +240,7 @@ TEST_CASE("b = B serves the master itself under both reconstructions", "[truncat
   }
 }
 
-TEST_CASE("truncation_ready: RNE codes for the searched scales, never worse than absmax on its objective",
+TEST_CASE("truncation_ready: RNE codes for the searched scales, search_scale per group, zero rows keep 0",
           "[truncation][truncation_ready]") {
   BITDIAL_LOG_SEED();
   const std::size_t rows = 6, cols = 256;
@@ -262,23 +264,204 @@ TEST_CASE("truncation_ready: RNE codes for the searched scales, never worse than
     for (int b = 1; b <= 8; ++b)
       for (float v : truncation<>().dequantize(master, b)) REQUIRE(std::isfinite(v));
   }
-  // per row: the objective at the chosen scale is <= at the absmax scale; zero row keeps scale 0
+  // per row: search_scale is the scale quantize stores; the zero row keeps scale 0 and serves zeros
   const truncation_ready<> tq;
   const auto master = tq.quantize(wv);
-  const auto absmax = uniform_symmetric<8>().absmax_scales(wv);
   for (std::size_t r = 0; r < rows; ++r) {
     const std::span<const float> row(w.data() + r * cols, cols);
     INFO("row " << r);
     CHECK(tq.search_scale(row) == master.scales[r]);
-    if (r == 2) {
-      CHECK(master.scales[r] == 0.0f);
-      continue;
-    }
-    CHECK(tq.objective(row, master.scales[r]) <= tq.objective(row, absmax[r]));
+    if (r == 2) CHECK(master.scales[r] == 0.0f);
   }
   for (int b = 1; b <= 8; ++b) {
     const auto xh = truncation<>().dequantize(master, b);
     for (std::size_t c = 0; c < cols; ++c) CHECK(xh[2 * cols + c] == 0.0f);
+  }
+}
+
+namespace {
+
+/// Per scale group of `master`: the group's weights, and for b = 1..8 the sums the objective is
+/// defined by, measured on what is actually served — the master truncated to b bits (midpoint) and
+/// dequantized: SSE_b = Σ (x − x̂_b)² (double), plus Σ x̂_b², Σ x², Σ |x| for the error bound.
+struct measured_group {
+  std::vector<float> x;
+  std::array<double, 8> sse{}, served_energy{};
+  double energy = 0.0, abs_sum = 0.0;
+  double mse(int b) const { return sse[b - 1] / double(x.size()); }
+};
+std::vector<measured_group> measure_groups(const std::vector<float>& w, const quantized_matrix<std::int8_t>& master) {
+  std::vector<measured_group> g(master.scales.size());
+  for (std::size_t r = 0; r < master.rows; ++r)
+    for (std::size_t c = 0; c < master.cols; ++c) {
+      auto& m = g[master.scale_index(r, c)];
+      const float x = w[r * master.cols + c];
+      m.x.push_back(x);
+      m.energy += double(x) * x;
+      m.abs_sum += std::fabs(double(x));
+    }
+  for (int b = 1; b <= 8; ++b) {
+    const auto xh = truncation<>().dequantize(master, b);  // the served values, midpoint reconstruction
+    for (std::size_t r = 0; r < master.rows; ++r)
+      for (std::size_t c = 0; c < master.cols; ++c) {
+        auto& m = g[master.scale_index(r, c)];
+        const double x = w[r * master.cols + c], v = xh[r * master.cols + c];
+        m.sse[b - 1] += (x - v) * (x - v);
+        m.served_energy[b - 1] += v * v;
+      }
+  }
+  return g;
+}
+
+/// Bound on |ln MSE_b(objective) − ln MSE_b(measured)| for a group with master scale s, from the
+/// three ways the two computations may differ:
+///  - x̂_b is one float rounding of s·2^k·(q_b + c): |δ| ≤ u|x̂| (u = 2^-24), so by Cauchy–Schwarz
+///    |ΔSSE| ≤ 2u·√(SSE·Σx̂²) + u²·Σx̂²;
+///  - the master's codes come from x / s rounded to float, the objective's bins from the exact
+///    edges e = s(q − ½): an x with |x − e| ≤ u|x| may land on the other side of a b-bit bin edge,
+///    where the two levels (Δ_b = s·2^k apart) are equidistant, so it costs
+///    |(x − L_a)² − (x − L_b)²| = 2Δ_b·|x − e| ≤ 2uΔ_b|x| (taken 4× here: 8uΔ_b·Σ|x|);
+///  - the objective sums cells from prefix sums in double (ε = 2^-53): each of the 2^b cells
+///    Σx² − 2LΣx + L²n is off by at most ~2n·ε·(Σx² + 2·L_max·Σ|x|) + ε·L_max²·n;
+///  plus its floor 1e-12·Σx²/n added to the MSE. ln(1 + t) ≤ t, and 1.25 covers ln's curvature.
+double objective_tolerance(const measured_group& m, double s, int b) {
+  const double u = 0x1p-24, eps = 0x1p-53, n = double(m.x.size());
+  const double sse = m.sse[b - 1], served = m.served_energy[b - 1];
+  const double step = s * std::ldexp(1.0, 8 - b), l_max = s * 128.0;
+  const double rounding = 2.0 * u * std::sqrt(sse * served) + u * u * served;
+  const double edges = 8.0 * u * step * m.abs_sum;
+  const double cells =
+      std::ldexp(1.0, b) * (2.0 * n * eps * (m.energy + 2.0 * l_max * m.abs_sum) + eps * l_max * l_max * n);
+  return 1.25 * (rounding + edges + cells + 1e-12 * m.energy) / sse + 1e-12;
+}
+
+/// J(s) = Σ_b w_b · ln MSE_b(s) from measured MSEs.
+double measured_objective(const measured_group& m, const std::array<double, 8>& weights) {
+  double j = 0.0;
+  for (int b = 1; b <= 8; ++b)
+    if (weights[b - 1] > 0.0) j += weights[b - 1] * std::log(m.mse(b));
+  return j;
+}
+
+}  // namespace
+
+TEST_CASE("truncation_ready: the objective equals the error measured after truncating the master",
+          "[truncation][truncation_ready]") {
+  BITDIAL_LOG_SEED();
+  // objective(group, s) must be Σ_b w_b·ln MSE_b of the master quantized with scale s, truncated to
+  // b bits with midpoint reconstruction and dequantized — at the searched scale and at absmax, per
+  // width (weights e_b isolate ln MSE_b) and summed with the default and with uneven weights.
+  const std::size_t rows = 8, cols = 512;
+  auto w = test::heavy_tailed(rows * cols, 53);
+  const auto gauss = test::normal(2 * cols, 54);
+  std::copy(gauss.begin(), gauss.end(), w.begin());  // rows 0-1 Gaussian, 2-7 Student-t(3)
+  const const_matrix wv(w.data(), rows, cols);
+  const std::array<double, 8> uneven{0.5, 2, 0, 1, 0, 0, 3, 1};
+  double worst = 0.0;  // largest |difference| / tolerance seen, reported
+  for (granularity g : {granularity::per_row(), granularity::per_group(128)}) {
+    truncation_ready<>::options base;
+    base.gran = g;
+    const truncation_ready<> tq(base);
+    const auto ready = tq.quantize(wv);
+    const auto absmax = uniform_symmetric<8>({g}).quantize(wv);
+    for (const auto* master : {&ready, &absmax}) {
+      const auto groups = measure_groups(w, *master);
+      for (std::size_t i = 0; i < groups.size(); ++i) {
+        const auto& m = groups[i];
+        const float s = master->scales[i];
+        INFO("granularity " << int(g.k) << ", group " << i << ", " << (master == &ready ? "searched" : "absmax")
+                            << " scale " << s);
+        double total_tol = 0.0;
+        for (int b = 1; b <= 8; ++b) {
+          truncation_ready<>::options one = base;
+          one.width_weights = {};
+          one.width_weights[b - 1] = 1.0;
+          const double j_b = truncation_ready<>(one).objective(m.x, s);
+          const double tol = objective_tolerance(m, s, b);
+          const double diff = std::fabs(j_b - std::log(m.mse(b)));
+          worst = std::max(worst, diff / tol);
+          INFO("b = " << b << ": objective ln MSE = " << j_b << ", measured " << std::log(m.mse(b)) << ", tolerance "
+                      << tol);
+          CHECK(diff <= tol);
+          total_tol += tol;
+        }
+        CHECK(std::fabs(tq.objective(m.x, s) - measured_objective(m, base.width_weights)) <= total_tol);
+        truncation_ready<>::options o = base;
+        o.width_weights = uneven;
+        double uneven_tol = 0.0;
+        for (int b = 1; b <= 8; ++b) uneven_tol += uneven[b - 1] * objective_tolerance(m, s, b);
+        CHECK(std::fabs(truncation_ready<>(o).objective(m.x, s) - measured_objective(m, uneven)) <= uneven_tol);
+      }
+    }
+  }
+  std::printf("truncation_ready objective vs measured: worst |difference| = %.3g of its bound\n", worst);
+}
+
+TEST_CASE("truncation_ready: measured truncated error beats the absmax master at low widths, vs direct b-bit",
+          "[truncation][truncation_ready]") {
+  BITDIAL_LOG_SEED();
+  // Heavy-tailed (Student-t(3)) weights, LLM-like rows of 4096, one scale per row; errors measured
+  // after truncating (midpoint) and dequantizing. Bounds: the seed's measured values with margin
+  // (checked to hold for ten seeds). Per row:
+  //  - the searched master beats the absmax master at every b = 1..4 (>= 0.76 dB measured);
+  //  - its measured objective J (default weights) is below absmax's (by >= 0.73), and the search is
+  //    within 0.01 of the lowest J of a dense independent scan of α = s / s_absmax.
+  // Mean over rows (dB; whether one row's trade-off favours low widths varies from row to row):
+  //  - gain over the absmax master: 6.4, 6.6, 5.9, 4.0 at b = 1..4;
+  //  - SEMANTICS §3, against a direct b-bit quantization of the same rows: better than direct absmax
+  //    at b = 3, 4 (1.6, 3.2), worse than direct MSE-clipped at b = 1..4 (-11.0, -7.4, -3.8, -1.6):
+  //    one nested grid serving every width pays against the best grid for one width.
+  const std::size_t rows = 16, cols = 4096;
+  const auto w = test::heavy_tailed(rows * cols, 55);
+  const const_matrix wv(w.data(), rows, cols);
+  const truncation_ready<> tq;
+  const auto ready = tq.quantize(wv);
+  const auto absmax = uniform_symmetric<8>().quantize(wv);
+  const auto ready_groups = measure_groups(w, ready), absmax_groups = measure_groups(w, absmax);
+  const std::array<double, 8> ones{1, 1, 1, 1, 1, 1, 1, 1};
+  std::array<std::vector<float>, 4> direct_absmax, direct_clipped;
+  for (int b = 1; b <= 4; ++b) {
+    const uniform_symmetric<> q(b);
+    direct_absmax[b - 1] = q.quantize(wv).dequantize();
+    direct_clipped[b - 1] = quantize_mse(q, wv).dequantize();
+  }
+  std::array<double, 4> mean_gain{}, mean_vs_absmax{}, mean_vs_clipped{};  // dB, ready over the other
+  for (std::size_t r = 0; r < rows; ++r) {
+    const auto &mr = ready_groups[r], &ma = absmax_groups[r];
+    const std::span<const float> row(w.data() + r * cols, cols);
+    INFO("row " << r << ", searched scale " << ready.scales[r] << ", absmax scale " << absmax.scales[r]);
+    for (int b = 1; b <= 4; ++b) {
+      const auto direct_row = [&](const std::vector<float>& d) {
+        return std::span<const float>(d.data() + r * cols, cols);
+      };
+      const double gain = 10.0 * std::log10(ma.mse(b) / mr.mse(b));
+      const double vs_absmax = 10.0 * std::log10(mse(row, direct_row(direct_absmax[b - 1])) / mr.mse(b));
+      const double vs_clipped = 10.0 * std::log10(mse(row, direct_row(direct_clipped[b - 1])) / mr.mse(b));
+      mean_gain[b - 1] += gain / rows;
+      mean_vs_absmax[b - 1] += vs_absmax / rows;
+      mean_vs_clipped[b - 1] += vs_clipped / rows;
+      INFO("b = " << b << ": over the absmax master " << gain << " dB, over direct absmax " << vs_absmax
+                  << " dB, over direct MSE-clipped " << vs_clipped << " dB");
+      CHECK(gain > 0.5);
+    }
+    const double j_ready = measured_objective(mr, ones), j_absmax = measured_objective(ma, ones);
+    CHECK(j_ready < j_absmax - 0.3);
+    double j_scan = tq.objective(row, absmax.scales[r]);
+    for (int i = 0; i < 256; ++i)  // α from 1 down to 1/64, log-spaced, each J evaluated afresh
+      j_scan = std::min(j_scan, tq.objective(row, static_cast<float>(absmax.scales[r] * std::pow(64.0, -i / 255.0))));
+    CHECK(tq.objective(row, ready.scales[r]) <= j_scan + 0.01);
+  }
+  std::printf(
+      "truncation_ready, Student-t(3) %zux%zu per row, mean over rows (dB): ready over absmax master | "
+      "over direct absmax | over direct MSE-clipped\n",
+      rows, cols);
+  for (int b = 1; b <= 4; ++b) {
+    std::printf("  b = %d: %+7.3f | %+7.3f | %+7.3f\n", b, mean_gain[b - 1], mean_vs_absmax[b - 1],
+                mean_vs_clipped[b - 1]);
+    INFO("b = " << b);
+    CHECK(mean_gain[b - 1] > (b <= 3 ? 4.0 : 2.5));
+    if (b >= 3) CHECK(mean_vs_absmax[b - 1] > 0.5);
+    CHECK(mean_vs_clipped[b - 1] < -0.5);
   }
 }
 

@@ -36,6 +36,7 @@
 #include "bitdial/quant/uniform.hpp"
 #include "bitdial/select/cross_width.hpp"
 #include "bitdial/select/elastic_weight.hpp"
+#include "bitdial/select/fit.hpp"
 #include "bitdial/select/plane_view.hpp"
 #include "bitdial/select/policy.hpp"
 #include "bitdial/select/router.hpp"

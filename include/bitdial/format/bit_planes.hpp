@@ -35,7 +35,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
+#include <array>
 #include <bit>
+#include <cmath>
+#include <limits>
 #include <cstring>
 #include <span>
 #include <type_traits>
@@ -202,6 +206,73 @@ class bit_plane_stack {
     return s;
   }
 
+  // ---- Fitted per-width reconstruction (SEMANTICS §3b; fitted by select/fit.hpp) ----------------
+  //
+  // For every width b < B and serve rule, optionally one affine map per row r that replaces the
+  // literal reconstruction: x̂ = (s_g·α_r) · (q_b + (o/2 − z)/2^k + β_r/256), where q_b is the served
+  // code of the rule, s_g, z, o the master's scale, zero point and code offset, α_r a float and β_r an
+  // int16 offset in 1/256 of a served step. Kernels fold α_r into the group scale and β_r into the
+  // Σx term (select/plane_view.hpp). The tables are the only per-width data a stack stores: 6 bytes
+  // per row and width (rows padded to whole 32-row blocks with α = β = 0).
+  static constexpr int fit_rules = 3;  // serve_rule::truncate, round_half_up, round_half_even
+
+  /// Whether a fit is stored for (rule index, width b); rule index as serve_rule's value.
+  bool has_fit(int rule, int b) const noexcept { return !fit_slot(rule, b).alpha.empty(); }
+  /// Whether any fit is stored.
+  bool fitted() const noexcept {
+    for (const auto& f : fits_)
+      if (!f.alpha.empty()) return true;
+    return false;
+  }
+  /// α per row (padded to row_blocks·32), or null when no fit is stored for (rule, b).
+  const float* fit_alpha(int rule, int b) const noexcept {
+    const auto& f = fit_slot(rule, b);
+    return f.alpha.empty() ? nullptr : f.alpha.data();
+  }
+  /// β per row in 1/256 of a served step (same padding), or null.
+  const std::int16_t* fit_offset(int rule, int b) const noexcept {
+    const auto& f = fit_slot(rule, b);
+    return f.offset.empty() ? nullptr : f.offset.data();
+  }
+  /// Stores the fit of (rule, b): `alpha` and `offset` hold one value per row (rows() of them).
+  /// α must be finite and |s_g·α| times the largest served term must stay finite.
+  void set_fit(int rule, int b, std::span<const float> alpha, std::span<const std::int16_t> offset) {
+    constexpr const char* where = "bit_plane_stack::set_fit";
+    BITDIAL_REQUIRE(rule >= 0 && rule < fit_rules, where, ": rule = ", rule,
+                    ": must be 0 (truncate), 1 "
+                    "(round_half_up) or 2 (round_half_even)");
+    BITDIAL_REQUIRE(b >= 1 && b < bits_, where, ": bits = ", b, ": fits exist for widths 1..", bits_ - 1,
+                    " (the full width serves the master itself)");
+    BITDIAL_REQUIRE(rule == 0 || signed_, where, ": rule = ", rule, ": double rounding needs a signed master");
+    BITDIAL_REQUIRE(alpha.size() == geo_.rows && offset.size() == geo_.rows, where, ": alpha.size() = ", alpha.size(),
+                    ", offset.size() = ", offset.size(), ": expected one per row (", geo_.rows, ")");
+    // Largest |served term| in served steps: |q_b| ≤ 2^b, |o/2 − z|/2^k ≤ 2^b + 2, |β| ≤ 128.
+    const double term = std::ldexp(1.0, b + 1) + 2.0 + 128.0;
+    float smax = 0.0f;
+    for (float v : scales_) smax = std::max(smax, v);
+    for (std::size_t r = 0; r < alpha.size(); ++r)
+      BITDIAL_REQUIRE(std::isfinite(alpha[r]) &&
+                          std::fabs(double(alpha[r])) * smax * term <= double(std::numeric_limits<float>::max()),
+                      where, ": alpha[", r, "] = ", alpha[r], ": not finite, or its served values overflow float");
+    auto& f = fits_[static_cast<std::size_t>(rule * 8 + b - 1)];
+    const std::size_t padded = geo_.row_blocks() * tile32x16::rows_per_block;
+    f.alpha.assign(padded, 0.0f);
+    f.offset.assign(padded, 0);
+    std::copy(alpha.begin(), alpha.end(), f.alpha.begin());
+    std::copy(offset.begin(), offset.end(), f.offset.begin());
+  }
+  /// Drops every stored fit (views then serve the literal rules).
+  void clear_fits() noexcept {
+    for (auto& f : fits_) f = {};
+  }
+  /// Bytes the fitted tables take (unpadded: 6 per row and stored width).
+  std::size_t fit_bytes() const noexcept {
+    std::size_t n = 0;
+    for (const auto& f : fits_)
+      if (!f.alpha.empty()) n += geo_.rows * (sizeof(float) + sizeof(std::int16_t));
+    return n;
+  }
+
   /// Reassembles a stack from serialized parts; validates every size (used by the file reader).
   static bit_plane_stack from_parts(std::size_t rows, std::size_t cols, int bits, bool is_signed, granularity gran,
                                     std::vector<float> scales, std::vector<std::int32_t> zero_points,
@@ -232,6 +303,16 @@ class bit_plane_stack {
   }
 
  private:
+  struct width_fit {
+    std::vector<float> alpha;          // [row], padded to whole row blocks
+    std::vector<std::int16_t> offset;  // same
+  };
+  const width_fit& fit_slot(int rule, int b) const noexcept {
+    static const width_fit none{};
+    if (rule < 0 || rule >= fit_rules || b < 1 || b > 8) return none;
+    return fits_[static_cast<std::size_t>(rule * 8 + b - 1)];
+  }
+
   void init_geometry(std::size_t rows, std::size_t cols, int bits, bool is_signed, granularity gran,
                      const char* where) {
     BITDIAL_REQUIRE(rows > 0 && cols > 0, where, ": shape = ", rows, "x", cols, ": must not be empty");
@@ -383,6 +464,7 @@ class bit_plane_stack {
   std::vector<std::uint32_t> ones_;              // [row][group][plane]
   std::vector<float> block_scales_;              // [row block][group][32 rows]
   std::vector<std::int32_t> block_zero_points_;  // same order; empty without zero points
+  std::array<width_fit, fit_rules * 8> fits_{};  // [rule][b − 1]; empty: literal reconstruction
 };
 
 }  // namespace bitdial

@@ -1,6 +1,8 @@
 // bitdial/format/serialize.hpp — a stored bit-plane stack to a file and back.
 //
-// File layout, version 1, all integers little-endian:
+// File layout, version 2 (version 1 = the same without the fit block), all integers little-endian.
+// One encoding per stack: a stack without fits is written as version 1, a stack with fits as
+// version 2 with at least one fit (a version 2 file with fit count 0 is rejected).
 //
 //   offset  size  field
 //   0       8     magic "BITDIAL\0"
@@ -17,6 +19,9 @@
 //   64      8     u64 zero-point count (0 or the scale count)
 //   72      8     u64 plane bytes (must equal the layout's size for the shape)
 //   80      ...   f32 scales, i32 zero points, plane bytes
+//   v2 only:      u32 fit count F, then F fits (fitted per-width reconstruction, SEMANTICS §3b),
+//                 each u32 rule (0 truncate, 1 round_half_up, 2 round_half_even), u32 width b
+//                 (1..B−1), f32 α[rows], i16 β[rows]; rules and widths strictly ascending
 //   end-8   8     u64 FNV-1a 64 checksum of every byte before it
 //
 // The reader checks every field against the others and the file length before it allocates or
@@ -38,7 +43,7 @@ namespace bitdial {
 static_assert(std::endian::native == std::endian::little, "bitdial files are little-endian; port the codec");
 
 inline constexpr char file_magic[8] = {'B', 'I', 'T', 'D', 'I', 'A', 'L', '\0'};
-inline constexpr std::uint32_t file_version = 1;
+inline constexpr std::uint32_t file_version = 2;  // version 1 files still load
 
 namespace detail {
 
@@ -100,7 +105,7 @@ inline std::vector<std::uint8_t> serialize(const bit_plane_stack& s) {
   BITDIAL_REQUIRE(s.rows() > 0, "serialize: stack shape = ", s.rows(), "x", s.cols(), ": the stack is empty");
   detail::byte_writer w;
   w.put_bytes(file_magic, sizeof file_magic);
-  w.put(file_version);
+  w.put(s.fitted() ? file_version : std::uint32_t{1});
   w.put(std::uint32_t{1});
   w.put(std::uint64_t{s.rows()});
   w.put(std::uint64_t{s.cols()});
@@ -115,6 +120,18 @@ inline std::vector<std::uint8_t> serialize(const bit_plane_stack& s) {
   w.put_bytes(s.scales().data(), s.scales().size_bytes());
   w.put_bytes(s.zero_points().data(), s.zero_points().size_bytes());
   w.put_bytes(s.bytes().data(), s.bytes().size());
+  std::uint32_t fits = 0;
+  for (int rule = 0; rule < bit_plane_stack::fit_rules; ++rule)
+    for (int b = 1; b < s.master_bits(); ++b) fits += s.has_fit(rule, b) ? 1 : 0;
+  if (fits) w.put(fits);
+  for (int rule = 0; rule < bit_plane_stack::fit_rules; ++rule)
+    for (int b = 1; b < s.master_bits(); ++b)
+      if (s.has_fit(rule, b)) {
+        w.put(static_cast<std::uint32_t>(rule));
+        w.put(static_cast<std::uint32_t>(b));
+        w.put_bytes(s.fit_alpha(rule, b), s.rows() * sizeof(float));
+        w.put_bytes(s.fit_offset(rule, b), s.rows() * sizeof(std::int16_t));
+      }
   const std::uint64_t sum = detail::fnv1a64(w.bytes().data(), w.bytes().size());
   w.put(sum);
   return std::move(w.bytes());
@@ -133,7 +150,8 @@ inline bit_plane_stack deserialize(const std::uint8_t* data, std::size_t size) {
   detail::byte_reader r(data, size - 8, where);
   r.take(8, "magic");
   const auto version = r.get<std::uint32_t>("version");
-  BITDIAL_REQUIRE(version == file_version, where, ": version = ", version, ": this build reads version ", file_version);
+  BITDIAL_REQUIRE(version == 1 || version == file_version, where, ": version = ", version,
+                  ": this build reads versions 1 and ", file_version);
   BITDIAL_REQUIRE(sum == stored_sum, where, ": checksum = ", stored_sum, ": does not match the contents (", sum,
                   "): the file is corrupted");
   const auto kind = r.get<std::uint32_t>("kind");
@@ -167,8 +185,12 @@ inline bit_plane_stack deserialize(const std::uint8_t* data, std::size_t size) {
   BITDIAL_REQUIRE(n_planes == geo.total_bytes(), where, ": plane bytes = ", n_planes, ": expected ", geo.total_bytes(),
                   " for the shape");
   const std::uint64_t need = n_scales * 4 + n_zp * 4 + n_planes;
-  BITDIAL_REQUIRE(need == r.remaining(), where, ": payload = ", r.remaining(), " bytes: expected ", need,
-                  r.remaining() < need ? " (truncated file)" : " (trailing bytes)");
+  if (version == 1)
+    BITDIAL_REQUIRE(need == r.remaining(), where, ": payload = ", r.remaining(), " bytes: expected ", need,
+                    r.remaining() < need ? " (truncated file)" : " (trailing bytes)");
+  else
+    BITDIAL_REQUIRE(need + 4 <= r.remaining(), where, ": payload = ", r.remaining(), " bytes: expected at least ",
+                    need + 4, " with the version 2 fit count (truncated file)");
   std::vector<float> scales(n_scales);
   std::memcpy(scales.data(), r.take(n_scales * 4, "scales"), n_scales * 4);
   for (std::size_t i = 0; i < scales.size(); ++i)
@@ -182,8 +204,32 @@ inline bit_plane_stack deserialize(const std::uint8_t* data, std::size_t size) {
                     "] = ", zps[i], ": outside the ", bits, "-bit code range");
   aligned_buffer planes(n_planes);
   std::memcpy(planes.data(), r.take(n_planes, "planes"), n_planes);
-  return bit_plane_stack::from_parts(rows, cols, static_cast<int>(bits), flags & 1u, g, std::move(scales),
-                                     std::move(zps), std::move(planes), offset2);
+  auto out = bit_plane_stack::from_parts(rows, cols, static_cast<int>(bits), flags & 1u, g, std::move(scales),
+                                         std::move(zps), std::move(planes), offset2);
+  if (version == 1) return out;
+  const auto n_fits = r.get<std::uint32_t>("fit count");
+  const std::uint64_t fit_bytes = 8 + rows * 6;
+  BITDIAL_REQUIRE(n_fits >= 1, where, ": fit count = 0: a stack without fits is written as version 1");
+  BITDIAL_REQUIRE(n_fits <= 3u * 8u && n_fits * fit_bytes == r.remaining(), where, ": fit count = ", n_fits, ": ",
+                  r.remaining(), " bytes remain, expected ", std::uint64_t{n_fits} * fit_bytes,
+                  n_fits * fit_bytes > r.remaining() ? " (truncated file)" : " (trailing bytes)");
+  int last = -1;
+  std::vector<float> alpha(rows);
+  std::vector<std::int16_t> beta(rows);
+  for (std::uint32_t i = 0; i < n_fits; ++i) {
+    const auto rule = r.get<std::uint32_t>("fit rule");
+    const auto b = r.get<std::uint32_t>("fit width");
+    BITDIAL_REQUIRE(rule < 3 && b >= 1 && b < bits, where, ": fit ", i, ": rule = ", rule, ", width = ", b,
+                    ": expected a rule 0..2 and a width 1..", bits - 1);
+    const int key = static_cast<int>(rule * 8 + b);
+    BITDIAL_REQUIRE(key > last, where, ": fit ", i, ": rule = ", rule, ", width = ", b,
+                    ": fits must be in ascending (rule, width) order without repeats");
+    last = key;
+    std::memcpy(alpha.data(), r.take(rows * 4, "fit alpha"), rows * 4);
+    std::memcpy(beta.data(), r.take(rows * 2, "fit beta"), rows * 2);
+    out.set_fit(static_cast<int>(rule), static_cast<int>(b), alpha, beta);  // validates α
+  }
+  return out;
 }
 
 inline void save(const bit_plane_stack& s, const std::string& path) {

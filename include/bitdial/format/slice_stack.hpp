@@ -56,6 +56,12 @@ class plane_slice_stack {
           u.codes.resize(m.codes.size());
           for (std::size_t i = 0; i < m.codes.size(); ++i) {
             const int c = m.codes[i];
+            // An all-zero group (scale 0) stores code 0 (the quantizers' rule for zero groups): its
+            // value is 0 whatever digit it gets, so it takes digit 0.
+            if (c == 0 && m.scales[m.scale_index(i / m.cols, i % m.cols)] == 0.0f) {
+              u.codes[i] = 0;
+              continue;
+            }
             const int digit = q.grid(j) == slice_grid::binary ? (c + 1) / 2 : (c - 1) / 2 + (1 << (b - 1));
             BITDIAL_REQUIRE(c % 2 != 0 && digit >= 0 && digit <= unsigned_max(b), "plane_slice_stack::pack: slice ", j,
                             " codes[", i, "] = ", c, ": not an odd ", b, "-bit mid-rise code");

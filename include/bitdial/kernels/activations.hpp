@@ -21,7 +21,8 @@ struct token_batch {
 
 /// What a kernel call may be asked besides the product itself.
 struct gemm_params {
-  const float* bias = nullptr;                         // M values added to every token's output, or null
+  const float* bias = nullptr;                         // one value per row OF THE VIEW (a shard passes the
+                                                       // bias of its own rows: bias[0] is its first row), or null
   std::size_t row_begin = 0;                           // compute only output rows [row_begin, row_end) of the view,
   std::size_t row_end = static_cast<std::size_t>(-1);  // so an engine can split rows over its threads
 };

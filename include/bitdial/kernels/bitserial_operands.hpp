@@ -356,7 +356,7 @@ struct bitserial_job {
 /// Whether the view serves a bipolar (±1-digit) weight: see the XNOR paragraph above.
 inline bool bipolar_weights(const plane_view& w) noexcept {
   const bit_plane_stack& s = *w.stack;
-  if (s.is_signed() || !s.zero_points().empty()) return false;
+  if (w.fitted() || s.is_signed() || !s.zero_points().empty()) return false;
   const int B = s.master_bits(), k = B - w.bits;
   if (k != 0 && w.rule != serve_rule::truncate) return false;
   return w.offset2(0) == (std::int64_t{1} << k) - (std::int64_t{1} << B);

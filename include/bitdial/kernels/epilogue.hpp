@@ -5,9 +5,11 @@
 //     sumx(n, g)    = Σ_{c ∈ g} xq(n, c)
 // and then all call finish_row, so the float outputs of every kernel, ISA and thread count are
 // identical, operation for operation:
-//     y(n, r) = bias_r + sx(n) · Σ_g s_g · (float(2^(k+1)·acc + offset2_g·sumx) · 0.5)
-// with groups summed in ascending order. offset2 = 2·m_k − 2·z folds the truncation midpoint and
-// the zero point (plane_view::offset2). The integer inside float() is exact in int64; converting
+//     y(n, r) = bias_r + sx(n) · Σ_g float(s_g·α_r) · (float(256·acc + off_r,g·sumx) · 2^−8)
+// with groups summed in ascending order (r view-relative for the bias: a shard passes its own rows'
+// bias). α_r and off_r,g are the view's row factor and offset (plane_view::multiplier, offset256):
+// 2^k and the folded truncation midpoint / zero point for the literal rules, the fitted α_r and
+// β_r for fitted views (SEMANTICS §3b). The integer inside float() is exact in int64; converting
 // it to float is the only rounding before the scale products.
 //
 // Every product is rounded before it is added (BITDIAL_ROUNDED): a compiler allowed to contract
@@ -20,12 +22,8 @@
 
 #include "bitdial/select/plane_view.hpp"
 
-/// Makes the compiler materialise x: no multiply-add contraction can reach across it.
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define BITDIAL_ROUNDED(x) __asm__("" : "+x"(x))
-#else
-#define BITDIAL_ROUNDED(x) ((void)0)
-#endif
+// BITDIAL_ROUNDED (select/plane_view.hpp) makes the compiler materialise a value: no multiply-add
+// contraction can reach across it.
 
 namespace bitdial::detail {
 
@@ -36,18 +34,20 @@ inline float finish_row(const plane_view& v, std::size_t r, const std::int64_t* 
   const std::size_t row = v.row_begin + r;
   const std::size_t groups = s.groups_per_row();
   const std::size_t glen = v.cols() / groups;
-  const int k1 = v.shift() + 1;
+  const float mult = v.multiplier(row);
   float sum = 0.0f;
   for (std::size_t g = 0; g < groups; ++g) {
     const std::size_t gi = s.gran().index(row, g * glen, v.cols());
-    const std::int64_t twice = acc[g] * (std::int64_t{1} << k1) + v.offset2(gi) * sumx[g];
-    float term = v.scale(gi) * (static_cast<float>(twice) * 0.5f);
+    const std::int64_t t = acc[g] * 256 + v.offset256(gi, row) * sumx[g];
+    float sc = v.scale(gi) * mult;
+    BITDIAL_ROUNDED(sc);
+    float term = sc * (static_cast<float>(t) * 0x1p-8f);
     BITDIAL_ROUNDED(term);
     sum += term;
   }
   float y = token_scale * sum;
   BITDIAL_ROUNDED(y);
-  return bias ? bias[row] + y : y;
+  return bias ? bias[r] + y : y;  // the bias belongs to the view's rows (a shard's own bias)
 }
 
 /// Σ xq over each scale group of one token.

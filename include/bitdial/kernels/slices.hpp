@@ -6,6 +6,10 @@
 // Each slice is a full-width plane view, so every ISA returns the same per-slice floats
 // (kernels/epilogue.hpp) and the sums are identical too. With per-token counts, slice j is run
 // only on the tokens that need it (gathered into one batch), so time falls with the average count.
+// When every token takes the same count and the AVX-512 kernel serves every slice, the slices run
+// fused: one table build per token for all slices (x86::rebind_plane_gemm_avx512) and one
+// parallel region, each thread summing its rows' slice outputs in slice order — the same
+// operations per output as the slice-by-slice loop, so the same floats.
 //
 // BitStack: y = Σ_{j<n} Σ_k u_jk ⊙ (S_j · (v_jk ⊙ x)). The float activations v_jk ⊙ x are
 // quantized per token to int8 (BitNet's rule) for the plane kernel; against the float reference
@@ -22,6 +26,51 @@
 
 namespace bitdial {
 
+namespace detail {
+
+/// Whether gemm_slices can run the slices of `v` fused on the AVX-512 kernel.
+inline bool fused_slices_ok(const slice_view& v, const run_options& o) {
+  if (v.n < 2 || !(o.isa == kernel_isa::automatic || o.isa == kernel_isa::avx512)) return false;
+  if (!isa_available(kernel_isa::avx512)) return false;
+  for (std::size_t j = 0; j < v.n; ++j) {
+    const plane_view s = v.slice(j);
+    if (!x86::plane_avx512_supports(s) || s.stack->groups_per_row() != v.slice(0).stack->groups_per_row()) return false;
+  }
+  return true;
+}
+
+/// The fused path (header comment): all tokens take v.n slices.
+inline void gemm_slices_fused(const slice_view& v, const token_batch& x, matrix_view<float> y, const gemm_params& p,
+                              const run_options& o) {
+  const std::size_t M = v.rows(), T = x.tokens, n = v.n;
+  std::vector<x86::plane_gemm_plan> plans;
+  plans.reserve(n);
+  plans.push_back(x86::prepare_plane_gemm_avx512(v.slice(0), x));
+  for (std::size_t j = 1; j < n; ++j) plans.push_back(x86::rebind_plane_gemm_avx512(plans[0], v.slice(j)));
+  std::vector<float> part((n - 1) * T * M);
+  const std::size_t r0 = p.row_begin, r1 = std::min(p.row_end, M);
+  constexpr std::size_t RB = tile32x16::rows_per_block;
+  const std::size_t b0 = r0 / RB, b1 = (r1 + RB - 1) / RB;
+  thread_pool& pool = o.pool ? *o.pool : thread_pool::global();
+  const std::size_t used = std::min<std::size_t>(o.threads == 0 ? pool.size() : o.threads, b1 - b0);
+  parallel_for(
+      b1 - b0, used,
+      [&](std::size_t i0, std::size_t i1) {
+        const std::size_t a = std::max(r0, (b0 + i0) * RB), b = std::min(r1, (b0 + i1) * RB);
+        if (a >= b) return;
+        x86::run_plane_gemm_avx512(plans[0], y, p.bias, a, b);
+        for (std::size_t j = 1; j < n; ++j) {
+          const matrix_view<float> pj(part.data() + (j - 1) * T * M, T, M);
+          x86::run_plane_gemm_avx512(plans[j], pj, nullptr, a, b);
+          for (std::size_t t = 0; t < T; ++t)
+            for (std::size_t r = a; r < b; ++r) y(t, r) = y(t, r) + pj(t, r);
+        }
+      },
+      pool, used);
+}
+
+}  // namespace detail
+
 /// Y (tokens × rows) from the first n(t) slices for each token t. `counts` empty: every token uses
 /// v.n slices; otherwise counts[t] ∈ 1..v.n.
 inline void gemm_slices(const slice_view& v, const token_batch& x, matrix_view<float> y,
@@ -36,6 +85,12 @@ inline void gemm_slices(const slice_view& v, const token_batch& x, matrix_view<f
                     ": must be in 1..", v.n);
   detail::check_gemm_args(v.slice(0), x, y, p, where);
   const std::size_t M = v.rows();
+  bool uniform = true;
+  for (std::size_t t = 0; t < counts.size(); ++t) uniform = uniform && std::size_t(counts[t]) == v.n;
+  if (uniform && detail::fused_slices_ok(v, o)) {
+    detail::gemm_slices_fused(v, x, y, p, o);
+    return;
+  }
   std::vector<float> part;
   std::vector<std::int8_t> codes;
   std::vector<float> scales;

@@ -8,7 +8,16 @@
 // (n ∈ 1..slices(); n = 0 is rejected like any count outside the stored range).
 //
 // 1. uniform_residual (MoBiQuant's "many-in-one recursive residual quantization": an MSB slice plus
-//    residual bit slices). Slice j has b_j bits (slice_bits[j]), one scale per group. Two scale rules:
+//    residual bit slices). Slice j has b_j bits (slice_bits[j]), one scale per group. Three scale rules:
+//
+//    residual_scales::mse_clipped (default) — every slice is a real low-bit quantizer of what is left,
+//      as MoBiQuant's first slice: for b_j ≥ 2, uniform_symmetric(b_j) of R_j with the MSE-clipped
+//      scale of quant/calibrate.hpp per group, or the absmax scale where that group's squared error
+//      is smaller (so no group's error grows); for b_j = 1, the least-squares binarization
+//      α·sign(R_j), α = mean|R_j| per group, sign(0) = +1 (a 1-bit mid-tread grid {−s, 0} would only
+//      correct negative residuals). Guarantee: ||R_{j+1}||² ≤ ||R_j||² per group (the absmax grid
+//      never increases the error elementwise; the binarization reduces it by G·α²), so the prefix
+//      error is non-increasing in n. All-zero groups: scale 0, codes 0 (or +1 with α = 0), value 0.
 //
 //    residual_scales::independent (default) — every slice is uniform_symmetric (quant/uniform.hpp:
 //      full range, absmax scale s = amax/(2^(b-1)−1), s = amax for b = 1, RNE by default) applied to
@@ -82,9 +91,34 @@
 #include "bitdial/core/error.hpp"
 #include "bitdial/core/matrix.hpp"
 #include "bitdial/core/rounding.hpp"
+#include "bitdial/quant/calibrate.hpp"
 #include "bitdial/quant/uniform.hpp"
 
 namespace bitdial {
+
+namespace detail {
+
+/// Least-squares binarization α·sign(w) per group, α = mean|w|, sign(0) = +1 (codes ±1, bits 1).
+inline quantized_matrix<std::int8_t> binarize(const_matrix w, granularity gran) {
+  const std::size_t rows = w.rows, cols = w.cols, groups = gran.count(rows, cols);
+  quantized_matrix<std::int8_t> q;
+  q.rows = rows, q.cols = cols, q.bits = 1, q.gran = gran;
+  q.codes.resize(rows * cols);
+  std::vector<double> abs_sum(groups, 0.0);
+  std::vector<std::size_t> count(groups, 0);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < cols; ++c) {
+      const std::size_t g = gran.index(r, c, cols);
+      abs_sum[g] += std::fabs(double(w(r, c)));
+      ++count[g];
+      q.codes[r * cols + c] = w(r, c) >= 0.0f ? 1 : -1;
+    }
+  q.scales.resize(groups);
+  for (std::size_t g = 0; g < groups; ++g) q.scales[g] = static_cast<float>(abs_sum[g] / double(count[g]));
+  return q;
+}
+
+}  // namespace detail
 
 /// A stack of slices served as prefix sums Ŵ(n) = Σ_{j<n} slice_j.
 template <class S>
@@ -213,15 +247,15 @@ class quantized_slice_stack {
 };
 
 /// How the per-group scales of uniform residual slices are chosen (see the header comment).
-enum class residual_scales : std::uint8_t { independent, power_of_two };
+enum class residual_scales : std::uint8_t { independent, power_of_two, mse_clipped };
 
 /// Uniform residual slices (MoBiQuant style): slice 0 quantizes W, slice j its residual R_j.
 class uniform_residual {
  public:
   struct options {
     granularity gran = granularity::per_row();
-    residual_scales scales = residual_scales::independent;
-    rounding round = rounding::half_even;  // independent slices only (tiling slices use floor)
+    residual_scales scales = residual_scales::mse_clipped;
+    rounding round = rounding::half_even;  // independent / mse_clipped slices (tiling slices use floor)
   };
 
   explicit uniform_residual(std::vector<int> slice_bits) : uniform_residual(std::move(slice_bits), options{}) {}
@@ -246,10 +280,59 @@ class uniform_residual {
 
   quantized_slice_stack quantize(const_matrix w) const {
     detail::check_quantize_input(w, opt_.gran, "uniform_residual::quantize");
-    return opt_.scales == residual_scales::power_of_two ? quantize_tiled(w) : quantize_independent(w);
+    switch (opt_.scales) {
+      case residual_scales::power_of_two:
+        return quantize_tiled(w);
+      case residual_scales::mse_clipped:
+        return quantize_clipped(w);
+      case residual_scales::independent:
+        break;
+    }
+    return quantize_independent(w);
   }
 
  private:
+  /// mse_clipped (header comment, 1b): per slice and group the better of the MSE-clipped and the
+  /// absmax grid for b_j ≥ 2, the least-squares binarization for b_j = 1.
+  quantized_slice_stack quantize_clipped(const_matrix w) const {
+    quantized_slice_stack stack;
+    const std::size_t rows = w.rows, cols = w.cols;
+    const std::vector<double> target = detail::dense_double(w);
+    std::vector<double> prefix(rows * cols, 0.0);
+    std::vector<float> resid(rows * cols);
+    const std::size_t groups = opt_.gran.count(rows, cols);
+    for (std::size_t j = 0; j < bits_.size(); ++j) {
+      for (std::size_t i = 0; i < resid.size(); ++i) resid[i] = static_cast<float>(target[i] - prefix[i]);
+      const const_matrix R(resid.data(), rows, cols);
+      if (bits_[j] == 1) {
+        stack.push(detail::binarize(R, opt_.gran), slice_grid::binary);
+      } else {
+        const uniform_symmetric<> q(bits_[j], {.gran = opt_.gran, .range = int_range::full, .round = opt_.round});
+        auto a = q.quantize(R);
+        const auto m = q.quantize_with_scales(R, mse_scales(q, R));
+        // Per group, keep the grid with the smaller squared error (the absmax grid never increases it).
+        std::vector<double> ea(groups, 0.0), em(groups, 0.0);
+        for (std::size_t r = 0; r < rows; ++r)
+          for (std::size_t c = 0; c < cols; ++c) {
+            const std::size_t g = opt_.gran.index(r, c, cols), i = r * cols + c;
+            const double da = double(resid[i]) - double(a.scales[g]) * a.codes[i];
+            const double dm = double(resid[i]) - double(m.scales[g]) * m.codes[i];
+            ea[g] += da * da, em[g] += dm * dm;
+          }
+        for (std::size_t r = 0; r < rows; ++r)
+          for (std::size_t c = 0; c < cols; ++c) {
+            const std::size_t g = opt_.gran.index(r, c, cols), i = r * cols + c;
+            if (em[g] < ea[g]) a.codes[i] = m.codes[i];
+          }
+        for (std::size_t g = 0; g < groups; ++g)
+          if (em[g] < ea[g]) a.scales[g] = m.scales[g];
+        stack.push(std::move(a), slice_grid::mid_tread);
+      }
+      stack.add_slice(j, prefix);
+    }
+    return stack;
+  }
+
   quantized_slice_stack quantize_independent(const_matrix w) const {
     quantized_slice_stack stack;
     const std::size_t rows = w.rows, cols = w.cols;

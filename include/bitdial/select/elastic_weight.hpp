@@ -17,7 +17,7 @@ namespace bitdial {
 
 class elastic_weight {
  public:
-  elastic_weight(bit_plane_stack stack, serve_rule rule, reconstruction recon = reconstruction::midpoint)
+  elastic_weight(bit_plane_stack stack, serve_rule rule, reconstruction recon = reconstruction::automatic)
       : stack_(std::move(stack)), rule_(rule), recon_(recon), bits_(stack_.master_bits()) {
     (void)view(stack_.master_bits());  // validates rule against the master
   }

@@ -21,6 +21,17 @@
 //   round_half_even   all B planes for b < B: a tie (bit k−1 set, bits k−2..0 clear) is only visible
 //                     in the low planes. Served as RHU minus a tie plane with weight −1 when bit k is 0.
 //
+// Fitted reconstruction (SEMANTICS §3b, the default wherever the stack carries a fit for the view's
+// rule and width — select/fit.hpp computes it): the served codes stay those of the rule, their values
+// are the per-row least-squares affine map of the literal served term t = q_b + (o/2 − z)/2^k:
+//   x̂ = (s·α_r) · (t + β_r/256)     α_r float, β_r int16 (1/256 of a served step), per row and width
+// The literal rules are the special case α_r = 2^k without β (offset256 carries m_k). Every
+// value is computed in one form, used by the reference kernel, every ISA's epilogue and dequantize:
+//   x̂ = float(s·α_r) · (float(256·q_b + off_r,g) · 2^−8),   off_r,g = (2m_k + o − 2z)·2^(7−k) + β_r
+// (m_k only for literal truncate-midpoint, β_r only when fitted; integer, exact). For the literal
+// rules α_r = 2^k and the result equals s·(2^k·q_b + m_k + o/2 − z) rounded once (the scalings are by
+// powers of two), i.e. the literal value bit for bit.
+//
 // A view holds a pointer to its stack: like std::string_view, it must not outlive it.
 #pragma once
 
@@ -30,12 +41,36 @@
 #include "bitdial/core/rounding.hpp"
 #include "bitdial/format/bit_planes.hpp"
 
+/// Makes the compiler materialise x: no multiply-add contraction can reach across it.
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define BITDIAL_ROUNDED(x) __asm__("" : "+x"(x))
+#else
+#define BITDIAL_ROUNDED(x) ((void)0)
+#endif
+
 namespace bitdial {
 
 /// How a b-bit view is derived from the B-bit master.
 enum class serve_rule : std::uint8_t { truncate, round_half_up, round_half_even };
-/// Reconstruction of truncated codes.
-enum class reconstruction : std::uint8_t { midpoint, floor };
+/// Values of the served codes: the literal rules of §2–3 (midpoint or floor for truncated codes;
+/// double rounding has one literal value), the fitted per-width map of §3b, or `automatic`: fitted
+/// when the stack stores a fit for the rule and width, else midpoint. The full width always serves
+/// the master itself.
+enum class reconstruction : std::uint8_t { midpoint, floor, fitted, automatic };
+
+inline const char* to_string(reconstruction r) noexcept {
+  switch (r) {
+    case reconstruction::midpoint:
+      return "midpoint";
+    case reconstruction::floor:
+      return "floor";
+    case reconstruction::fitted:
+      return "fitted";
+    case reconstruction::automatic:
+      return "automatic";
+  }
+  return "?";
+}
 
 inline const char* to_string(serve_rule r) noexcept {
   switch (r) {
@@ -56,8 +91,10 @@ struct plane_view {
   reconstruction recon = reconstruction::midpoint;
   std::size_t row_begin = 0;  // rows [row_begin, row_end) of the stack; a shard copies nothing
   std::size_t row_end = 0;
-  const float* scale_override = nullptr;  // null: the stack's scales; else one per scale group
-                                          // (low-rank slices reuse one sign plane with many scales)
+  const float* scale_override = nullptr;     // null: the stack's scales; else one per scale group
+                                             // (low-rank slices reuse one sign plane with many scales)
+  const float* fit_alpha = nullptr;          // fitted views: α per stack row (else null: literal)
+  const std::int16_t* fit_offset = nullptr;  // fitted views: β per stack row, 1/256 served step
 
   /// Scale of scale group g (the stack's, or the override's).
   float scale(std::size_t g) const noexcept { return scale_override ? scale_override[g] : stack->scales()[g]; }
@@ -67,10 +104,8 @@ struct plane_view {
   std::size_t rows() const noexcept { return row_end - row_begin; }
   std::size_t cols() const noexcept { return stack->cols(); }
 
-  /// Served b-bit code of element (r, c); r counts from row_begin.
-  std::int32_t code(std::size_t r, std::size_t c) const noexcept {
-    const std::int32_t q = stack->code(row_begin + r, c);
-    const int k = shift();
+  /// Served b-bit code of master code q under `rule`, k = B − b (the table in the header comment).
+  static constexpr std::int32_t serve(std::int32_t q, int k, int bits, serve_rule rule) noexcept {
     switch (rule) {
       case serve_rule::truncate:
         return q >> k;
@@ -82,8 +117,13 @@ struct plane_view {
     return 0;
   }
 
-  /// Twice the reconstruction offset in units of the master step: x̂ = s·(2^k·q_b + offset2/2).
-  /// Integer, so kernels fold it into the epilogue exactly: 2·m_k − 2·z.
+  /// Served b-bit code of element (r, c); r counts from row_begin.
+  std::int32_t code(std::size_t r, std::size_t c) const noexcept {
+    return serve(stack->code(row_begin + r, c), shift(), bits, rule);
+  }
+
+  /// Twice the literal reconstruction offset in units of the master step: x̂ = s·(2^k·q_b + offset2/2)
+  /// under the literal rules. Integer: 2·m_k + o − 2·z.
   std::int64_t offset2(std::size_t group_index) const noexcept {
     const std::int64_t z = stack->zero_points().empty() ? 0 : stack->zero_points()[group_index];
     const std::int64_t mid =
@@ -91,12 +131,33 @@ struct plane_view {
     return mid + stack->code_offset2() - 2 * z;
   }
 
+  /// Whether the view serves a fitted map (§3b) rather than a literal rule.
+  bool fitted() const noexcept { return fit_alpha != nullptr; }
+
+  /// Row factor α_r of stack row `row`: the fit's, or 2^k for the literal rules (exact).
+  float multiplier(std::size_t row) const noexcept {
+    return fit_alpha ? fit_alpha[row] : static_cast<float>(std::int64_t{1} << shift());
+  }
+
+  /// Offset of stack row `row`, scale group `group_index`, in 1/256 of a served step (exact integer):
+  /// (2·m_k + o − 2z)·2^(7−k) + β_r, m_k for literal truncate-midpoint only, β_r for fitted views.
+  std::int64_t offset256(std::size_t group_index, std::size_t row) const noexcept {
+    const std::int64_t z = stack->zero_points().empty() ? 0 : stack->zero_points()[group_index];
+    const std::int64_t mid = (!fitted() && rule == serve_rule::truncate && recon == reconstruction::midpoint)
+                                 ? (std::int64_t{1} << shift()) - 1
+                                 : 0;
+    const std::int64_t lit = (mid + stack->code_offset2() - 2 * z) * (std::int64_t{1} << (7 - shift()));
+    return fit_offset ? lit + fit_offset[row] : lit;
+  }
+
   /// Exact b-bit dequantized value of element (r, c) (see the header comment).
   float dequantize(std::size_t r, std::size_t c) const noexcept {
-    const std::size_t g = stack->gran().index(row_begin + r, c, cols());
-    const float s = scale(g);
-    const std::int64_t twice = (std::int64_t{code(r, c)} << (shift() + 1)) + offset2(g);
-    return s * (static_cast<float>(twice) * 0.5f);
+    const std::size_t row = row_begin + r;
+    const std::size_t g = stack->gran().index(row, c, cols());
+    float s = scale(g) * multiplier(row);
+    BITDIAL_ROUNDED(s);
+    const std::int64_t t = std::int64_t{code(r, c)} * 256 + offset256(g, row);
+    return s * (static_cast<float>(t) * 0x1p-8f);
   }
 
   /// Planes a kernel reads for this view (see the table in the header comment).
@@ -132,14 +193,39 @@ inline plane_view make_view(const bit_plane_stack& s, int bits, serve_rule rule,
                   ": double rounding needs a signed master");
   BITDIAL_REQUIRE(row_begin < row_end && row_end <= s.rows(), where, ": rows = [", row_begin, ", ", row_end,
                   "): must be a non-empty range inside [0, ", s.rows(), ")");
-  return plane_view{&s, bits, rule, recon, row_begin, row_end};
+  const int ri = static_cast<int>(rule);
+  const bool full = bits == s.master_bits();
+  BITDIAL_REQUIRE(recon != reconstruction::fitted || full || s.has_fit(ri, bits), where,
+                  ": reconstruction = fitted: ", "the stack stores no fit for rule ", to_string(rule),
+                  " at bits = ", bits, " (fit it with fit_reconstruction)");
+  plane_view v{&s, bits, rule, recon, row_begin, row_end};
+  const bool want_fit = recon == reconstruction::fitted || recon == reconstruction::automatic;
+  // Fitted double rounding at b = B − 1 serves the truncated codes with their fit: its RHU / RNE
+  // codes read all B planes, and the second rounding costs there (measured: fitted RHU 0.1–0.3 dB,
+  // fitted RNE 2–3 dB below fitted truncation at b = 7), so truncation is both cheaper and better.
+  if (!full && want_fit && rule != serve_rule::truncate && bits == s.master_bits() - 1 && s.has_fit(ri, bits) &&
+      s.has_fit(static_cast<int>(serve_rule::truncate), bits)) {
+    v.rule = serve_rule::truncate;
+    v.recon = reconstruction::fitted;
+    v.fit_alpha = s.fit_alpha(0, bits);
+    v.fit_offset = s.fit_offset(0, bits);
+    return v;
+  }
+  if (!full && want_fit && s.has_fit(ri, bits)) {
+    v.recon = reconstruction::fitted;
+    v.fit_alpha = s.fit_alpha(ri, bits);
+    v.fit_offset = s.fit_offset(ri, bits);
+  } else if (recon == reconstruction::fitted || recon == reconstruction::automatic) {
+    v.recon = reconstruction::midpoint;  // full width (k = 0: no midpoint) or no fit stored
+  }
+  return v;
 }
 
 }  // namespace detail
 
 /// The b-bit view of a whole stack.
 inline plane_view view(const bit_plane_stack& s, int bits, serve_rule rule = serve_rule::truncate,
-                       reconstruction recon = reconstruction::midpoint) {
+                       reconstruction recon = reconstruction::automatic) {
   return detail::make_view(s, bits, rule, recon, 0, s.rows(), "view");
 }
 

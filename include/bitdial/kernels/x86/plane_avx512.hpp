@@ -54,6 +54,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "bitdial/core/aligned_buffer.hpp"
@@ -516,20 +517,24 @@ struct segments {
 #if BITDIAL_X86_SIMD
 /// The shared epilogue (bitdial::detail::finish_row) for the rows of one 32-row block inside
 /// stack rows [a0, a1), 16 rows per vector, groups in ascending order — the same operations per
-/// lane as finish_row, so the floats are identical: int64 twice = acc·2^(k+1) + offset2·Σx,
-/// float(twice) (vcvtqq2ps, round to nearest like cvtsi2ss), ·0.5 (exact), ·s, rounded, summed;
-/// then token_scale·sum, rounded, + bias. acc is [group][32 rows] (int64).
+/// lane as finish_row, so the floats are identical: int64 t = 256·acc + off·Σx with
+/// off = (mid + o − 2z)·2^(7−k) + β_r, float(t) (vcvtqq2ps, round to nearest like cvtsi2ss),
+/// ·2^−8 (exact), ·float(s·α_r), rounded, summed; then token_scale·sum, rounded, + bias (view row).
+/// acc is [group][32 rows] (int64).
 BITDIAL_TARGET_AVX512 inline void finish_block_avx512(const plane_view& w, std::size_t blk, const std::int64_t* acc,
                                                       const std::int64_t* sumx, float token_scale, const float* bias,
                                                       float* y_token, std::size_t a0, std::size_t a1) noexcept {
   constexpr std::size_t RB = tile32x16::rows_per_block;
   const bit_plane_stack& s = *w.stack;
   const std::size_t groups = s.groups_per_row();
-  const std::int64_t k1 = w.shift() + 1;
-  const std::int64_t mid_plus_offset = w.offset2(0) + 2 * (s.zero_points().empty() ? 0 : s.zero_points()[0]);
+  const unsigned zshift = static_cast<unsigned>(8 - w.shift());  // 2z·2^(7−k)
+  // The part of offset256 shared by every row and group: (mid + o)·2^(7−k) (z = 0 here when the
+  // master has zero points: they are added per row below; β_r is added per row for fitted views).
+  const std::int64_t base_off = w.offset256(0, 0) - (w.fit_offset ? w.fit_offset[0] : 0) +
+                                (s.zero_points().empty() ? 0 : std::int64_t{s.zero_points()[0]} << zshift);
   const float* bscale = s.block_scales(blk);
   const std::int32_t* bzero = s.block_zero_points(blk);
-  const __m512 half_v = _mm512_set1_ps(0.5f);
+  const __m512 inv256 = _mm512_set1_ps(0x1p-8f);
   const __m512 tscale = _mm512_set1_ps(token_scale);
   for (std::size_t h = 0; h < 2; ++h) {
     const std::size_t row0 = blk * RB + 16 * h;
@@ -537,27 +542,35 @@ BITDIAL_TARGET_AVX512 inline void finish_block_avx512(const plane_view& w, std::
     __m512 sum = _mm512_setzero_ps();
     const std::size_t live = std::min<std::size_t>(16, s.rows() - row0);  // rows of the stack in this half
     const __mmask16 valid = static_cast<__mmask16>(live == 16 ? 0xFFFFu : (1u << live) - 1u);
+    // Per-row factor and offset: α_r and β_r of a fitted view (tables padded to whole blocks), else
+    // 2^k and 0.
+    const __m512 mult = w.fit_alpha ? _mm512_loadu_ps(w.fit_alpha + row0) : _mm512_set1_ps(w.multiplier(0));
+    __m512i roff0 = _mm512_set1_epi64(base_off), roff1 = roff0;
+    if (w.fit_offset) {
+      const __m256i b16 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.fit_offset + row0));
+      roff0 = _mm512_add_epi64(roff0, _mm512_cvtepi16_epi64(_mm256_castsi256_si128(b16)));
+      roff1 = _mm512_add_epi64(roff1, _mm512_cvtepi16_epi64(_mm256_extracti128_si256(b16, 1)));
+    }
     for (std::size_t g = 0; g < groups; ++g) {
       const std::int64_t* a = acc + g * RB + 16 * h;
-      __m512i t0 = _mm512_slli_epi64(_mm512_loadu_si512(a), static_cast<unsigned>(k1));
-      __m512i t1 = _mm512_slli_epi64(_mm512_loadu_si512(a + 8), static_cast<unsigned>(k1));
-      if (bzero == nullptr) {
-        const __m512i c = _mm512_set1_epi64(mid_plus_offset * sumx[g]);
-        t0 = _mm512_add_epi64(t0, c);
-        t1 = _mm512_add_epi64(t1, c);
-      } else {  // offset2 = mid + code_offset2 − 2z per row
+      __m512i t0 = _mm512_slli_epi64(_mm512_loadu_si512(a), 8);
+      __m512i t1 = _mm512_slli_epi64(_mm512_loadu_si512(a + 8), 8);
+      __m512i o0 = roff0, o1 = roff1;
+      if (bzero != nullptr) {  // − 2z·2^(7−k) per row of this group
         const __m256i z0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bzero + g * RB + 16 * h));
         const __m256i z1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bzero + g * RB + 16 * h + 8));
-        const __m512i base = _mm512_set1_epi64(mid_plus_offset), sx = _mm512_set1_epi64(sumx[g]);
-        const __m512i o0 = _mm512_sub_epi64(base, _mm512_slli_epi64(_mm512_cvtepi32_epi64(z0), 1));
-        const __m512i o1 = _mm512_sub_epi64(base, _mm512_slli_epi64(_mm512_cvtepi32_epi64(z1), 1));
-        t0 = _mm512_add_epi64(t0, _mm512_mullo_epi64(o0, sx));
-        t1 = _mm512_add_epi64(t1, _mm512_mullo_epi64(o1, sx));
+        o0 = _mm512_sub_epi64(o0, _mm512_slli_epi64(_mm512_cvtepi32_epi64(z0), zshift));
+        o1 = _mm512_sub_epi64(o1, _mm512_slli_epi64(_mm512_cvtepi32_epi64(z1), zshift));
       }
+      const __m512i sx = _mm512_set1_epi64(sumx[g]);
+      t0 = _mm512_add_epi64(t0, _mm512_mullo_epi64(o0, sx));
+      t1 = _mm512_add_epi64(t1, _mm512_mullo_epi64(o1, sx));
       const __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtepi64_ps(t0)), _mm512_cvtepi64_ps(t1), 1);
-      const __m512 sc = w.scale_override ? _mm512_maskz_loadu_ps(valid, w.scale_override + row0)
+      const __m512 s0 = w.scale_override ? _mm512_maskz_loadu_ps(valid, w.scale_override + row0)
                                          : _mm512_loadu_ps(bscale + g * RB + 16 * h);
-      __m512 term = _mm512_mul_ps(sc, _mm512_mul_ps(f, half_v));
+      __m512 sc = _mm512_mul_ps(s0, mult);
+      __asm__("" : "+v"(sc));  // float(s·α_r), as in finish_row
+      __m512 term = _mm512_mul_ps(sc, _mm512_mul_ps(f, inv256));
       __asm__("" : "+v"(term));  // rounded before the add, as in finish_row
       sum = _mm512_add_ps(sum, term);
     }
@@ -568,7 +581,7 @@ BITDIAL_TARGET_AVX512 inline void finish_block_avx512(const plane_view& w, std::
     const std::size_t lo = std::max(a0, row0), hi = std::min(a1, row0 + 16);
     for (std::size_t r = lo; r < hi; ++r) {
       const float v = out[r - row0];
-      y_token[r - w.row_begin] = bias ? bias[r] + v : v;
+      y_token[r - w.row_begin] = bias ? bias[r - w.row_begin] + v : v;  // view-relative bias
     }
   }
 }
@@ -582,6 +595,7 @@ plane_gemm_plan prepare_plane_gemm_avx512(const plane_view& w, const token_batch
                                           plane_method method = plane_method::automatic);
 void run_plane_gemm_avx512(const plane_gemm_plan& p, matrix_view<float> y, const float* bias, std::size_t row_begin,
                            std::size_t row_end);
+plane_gemm_plan rebind_plane_gemm_avx512(const plane_gemm_plan& p, const plane_view& w);
 
 /// Everything a call prepares once and every thread then reads: the view, the activations, and
 /// per token the lookup tables (lookup) or a zero-padded copy of the codes (unpack), plus Σx per
@@ -595,12 +609,15 @@ class plane_gemm_plan {
  private:
   friend plane_gemm_plan prepare_plane_gemm_avx512(const plane_view&, const token_batch&, plane_method);
   friend void run_plane_gemm_avx512(const plane_gemm_plan&, matrix_view<float>, const float*, std::size_t, std::size_t);
+  friend plane_gemm_plan rebind_plane_gemm_avx512(const plane_gemm_plan&, const plane_view&);
   plane_view w_;
   token_batch x_;
   plane_method method_ = plane_method::lookup;
   detail::plane_job job_;
   detail::segments seg_;
-  aligned_buffer data_;             // lookup: tokens × k_tiles × 128; unpack: tokens × k_tiles × 16
+  // lookup: tokens × k_tiles × 128; unpack: tokens × k_tiles × 16. Shared by rebound plans (the
+  // slices of one stack reuse one table build per token).
+  std::shared_ptr<const aligned_buffer> data_;
   std::vector<std::int64_t> sumx_;  // tokens × groups
 };
 
@@ -641,17 +658,39 @@ inline plane_gemm_plan prepare_plane_gemm_avx512(const plane_view& w, const toke
   for (std::size_t n = 0; n < x.tokens; ++n)
     for (std::size_t g = 0; g < groups; ++g) p.sumx_[n * groups + g] = detail::sum_int8(x.token(n) + g * glen, glen);
   if (p.method_ == plane_method::lookup) {
-    p.data_ =
-        aligned_buffer(bitdial::detail::checked_mul(x.tokens, kt * detail::table_bytes_per_chunk, where, "tables"));
-    auto* t = reinterpret_cast<std::uint8_t*>(p.data_.data());
+    aligned_buffer d(bitdial::detail::checked_mul(x.tokens, kt * detail::table_bytes_per_chunk, where, "tables"));
+    auto* t = reinterpret_cast<std::uint8_t*>(d.data());
     for (std::size_t n = 0; n < x.tokens; ++n)
       detail::build_tables(x.token(n), x.cols, kt, t + n * kt * detail::table_bytes_per_chunk);
+    p.data_ = std::make_shared<const aligned_buffer>(std::move(d));
   } else {
-    p.data_ = aligned_buffer(bitdial::detail::checked_mul(x.tokens, kt * 16, where, "padded activations"));
-    for (std::size_t n = 0; n < x.tokens; ++n) std::memcpy(p.data_.data() + n * kt * 16, x.token(n), x.cols);
+    aligned_buffer d(bitdial::detail::checked_mul(x.tokens, kt * 16, where, "padded activations"));
+    for (std::size_t n = 0; n < x.tokens; ++n) std::memcpy(d.data() + n * kt * 16, x.token(n), x.cols);
+    p.data_ = std::make_shared<const aligned_buffer>(std::move(d));
   }
 #endif
   return p;
+}
+
+/// The prepared activations of `p` (tables or padded codes, Σx) for another view `w` with the same
+/// K and scale groups — the slices of one stack: one table build per token serves them all.
+inline plane_gemm_plan rebind_plane_gemm_avx512(const plane_gemm_plan& p, const plane_view& w) {
+  constexpr const char* where = "x86::rebind_plane_gemm_avx512";
+  BITDIAL_REQUIRE(w.stack != nullptr, where, ": weights: empty view");
+  BITDIAL_REQUIRE(w.cols() == p.w_.cols() && w.stack->groups_per_row() == p.w_.stack->groups_per_row() &&
+                      w.stack->layout().k_tiles() == p.w_.stack->layout().k_tiles(),
+                  where, ": weights K = ", w.cols(), " with ", w.stack->groups_per_row(),
+                  " groups per row: the plan was prepared for K = ", p.w_.cols(), " with ",
+                  p.w_.stack->groups_per_row());
+  BITDIAL_REQUIRE(plane_avx512_supports(w), where, ": group = ", w.stack->gran().group,
+                  ": scale groups must be multiples of 16 for this kernel");
+  BITDIAL_REQUIRE(
+      w.bits >= 1 && w.bits <= w.stack->master_bits() && w.row_begin < w.row_end && w.row_end <= w.stack->rows(), where,
+      ": view bits = ", w.bits, ", rows = [", w.row_begin, ", ", w.row_end, "): not a valid view");
+  plane_gemm_plan q = p;
+  q.w_ = w;
+  q.job_ = detail::make_job(w);
+  return q;
 }
 
 /// Computes y(n, r) for every token and view-relative rows [row_begin, row_end) from a prepared
@@ -691,7 +730,7 @@ inline void run_plane_gemm_avx512(const plane_gemm_plan& p, matrix_view<float> y
 
   if (p.method_ == plane_method::lookup) {
     const detail::lut_fn one = detail::pick_lut<1>(p.job_), two = detail::pick_lut<2>(p.job_);
-    const auto* tables = reinterpret_cast<const std::uint8_t*>(p.data_.data());
+    const auto* tables = reinterpret_cast<const std::uint8_t*>(p.data_->data());
     const std::int64_t bias_per_chunk = 2048 * p.job_.weight_sum;  // 512 · 4 groups · Σc
     std::vector<std::int64_t> acc(2 * groups * RB);
     for (std::size_t blk = blk0; blk < blk1;) {
@@ -717,7 +756,7 @@ inline void run_plane_gemm_avx512(const plane_gemm_plan& p, matrix_view<float> y
   aligned_buffer codes(kt * detail::unpacked_bytes_per_chunk);
   auto* cb = reinterpret_cast<std::uint8_t*>(codes.data());
   const std::int64_t code_bias = s.is_signed() ? 128 : 0;
-  const auto* xpad = reinterpret_cast<const std::int8_t*>(p.data_.data());
+  const auto* xpad = reinterpret_cast<const std::int8_t*>(p.data_->data());
   std::vector<std::int64_t> acc(detail::vnni_max_tokens * groups * RB);
   std::int32_t seg_out[detail::vnni_max_tokens * RB];
   for (std::size_t blk = blk0; blk < blk1; ++blk) {
