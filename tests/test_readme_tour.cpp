@@ -17,6 +17,7 @@ TEST_CASE("README API tour", "[readme]") {
   const auto calib = bd::test::normal(32 * K, 4);
   const bd::const_matrix calib_tokens(calib.data(), 32, K);
   std::vector<float> y(M), Y(N * M), b(M, 0.5f);
+  for (std::size_t r = 0; r < M; ++r) b[r] = 0.5f + float(r);  // a bias that differs per row
 
   // Quantize once: an INT8 master (MSE-clipped, groups of 128) with fitted per-width maps.
   bd::const_matrix W(weights.data(), M, K);
@@ -58,6 +59,11 @@ TEST_CASE("README API tour", "[readme]") {
 
   auto half = bd::shard(w.view(4), M / 2, M);
   CHECK(half.rows() == M / 2);
+  // A shard's own bias: rows M/2.. of the whole view's output, bias included, bit for bit.
+  std::vector<float> whole(M);
+  bd::gemv(w.view(4), x, whole, {.bias = b.data()});
+  bd::gemv(half, x, std::span<float>(y.data() + M / 2, M / 2), {.bias = b.data() + M / 2});
+  for (std::size_t r = M / 2; r < M; ++r) CHECK(y[r] == whole[r]);
 
   auto slices = bd::plane_slice_stack::pack(bd::uniform_residual({2, 2, 2, 2}).quantize(W));
   auto router = bd::statistic_router::calibrate(calib_tokens, 1, 4, 2.5);

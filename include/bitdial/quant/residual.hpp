@@ -19,7 +19,7 @@
 //      never increases the error elementwise; the binarization reduces it by G·α²), so the prefix
 //      error is non-increasing in n. All-zero groups: scale 0, codes 0 (or +1 with α = 0), value 0.
 //
-//    residual_scales::independent (default) — every slice is uniform_symmetric (quant/uniform.hpp:
+//    residual_scales::independent — every slice is uniform_symmetric (quant/uniform.hpp:
 //      full range, absmax scale s = amax/(2^(b-1)−1), s = amax for b = 1, RNE by default) applied to
 //      the residual, with its own per-group scale:
 //          slice_j = uniform_symmetric(b_j).quantize(R_j),   R_j = fl(W − Σ_{k<j} s_k·q_k)
@@ -98,9 +98,11 @@ namespace bitdial {
 
 namespace detail {
 
-/// Least-squares binarization α·sign(w) per group, α = mean|w|, sign(0) = +1 (codes ±1, bits 1).
-inline quantized_matrix<std::int8_t> binarize(const_matrix w, granularity gran) {
-  const std::size_t rows = w.rows, cols = w.cols, groups = gran.count(rows, cols);
+/// Least-squares binarization α·sign(v) per group of a rows × cols matrix read through
+/// value(r, c) (float or double), α = mean|v| (accumulated in double), sign(0) = +1 (codes ±1, bits 1).
+template <class Value>
+quantized_matrix<std::int8_t> binarize(std::size_t rows, std::size_t cols, granularity gran, Value&& value) {
+  const std::size_t groups = gran.count(rows, cols);
   quantized_matrix<std::int8_t> q;
   q.rows = rows, q.cols = cols, q.bits = 1, q.gran = gran;
   q.codes.resize(rows * cols);
@@ -109,12 +111,13 @@ inline quantized_matrix<std::int8_t> binarize(const_matrix w, granularity gran) 
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t c = 0; c < cols; ++c) {
       const std::size_t g = gran.index(r, c, cols);
-      abs_sum[g] += std::fabs(double(w(r, c)));
+      const double v = static_cast<double>(value(r, c));
+      abs_sum[g] += std::fabs(v);
       ++count[g];
-      q.codes[r * cols + c] = w(r, c) >= 0.0f ? 1 : -1;
+      q.codes[r * cols + c] = v >= 0.0 ? 1 : -1;
     }
   q.scales.resize(groups);
-  for (std::size_t g = 0; g < groups; ++g) q.scales[g] = static_cast<float>(abs_sum[g] / double(count[g]));
+  for (std::size_t g = 0; g < groups; ++g) q.scales[g] = static_cast<float>(abs_sum[g] / static_cast<double>(count[g]));
   return q;
 }
 
@@ -294,58 +297,57 @@ class uniform_residual {
  private:
   /// mse_clipped (header comment, 1b): per slice and group the better of the MSE-clipped and the
   /// absmax grid for b_j ≥ 2, the least-squares binarization for b_j = 1.
-  quantized_slice_stack quantize_clipped(const_matrix w) const {
+  /// Slice j = slice_of(j, R_j) for R_j = fl(W − Ŵ(j)) (differences in double, rounded once).
+  template <class SliceOf>
+  quantized_slice_stack residual_slices(const_matrix w, SliceOf&& slice_of) const {
     quantized_slice_stack stack;
-    const std::size_t rows = w.rows, cols = w.cols;
     const std::vector<double> target = detail::dense_double(w);
-    std::vector<double> prefix(rows * cols, 0.0);
-    std::vector<float> resid(rows * cols);
-    const std::size_t groups = opt_.gran.count(rows, cols);
+    std::vector<double> prefix(w.rows * w.cols, 0.0);
+    std::vector<float> resid(w.rows * w.cols);
     for (std::size_t j = 0; j < bits_.size(); ++j) {
       for (std::size_t i = 0; i < resid.size(); ++i) resid[i] = static_cast<float>(target[i] - prefix[i]);
-      const const_matrix R(resid.data(), rows, cols);
-      if (bits_[j] == 1) {
-        stack.push(detail::binarize(R, opt_.gran), slice_grid::binary);
-      } else {
-        const uniform_symmetric<> q(bits_[j], {.gran = opt_.gran, .range = int_range::full, .round = opt_.round});
-        auto a = q.quantize(R);
-        const auto m = q.quantize_with_scales(R, mse_scales(q, R));
-        // Per group, keep the grid with the smaller squared error (the absmax grid never increases it).
-        std::vector<double> ea(groups, 0.0), em(groups, 0.0);
-        for (std::size_t r = 0; r < rows; ++r)
-          for (std::size_t c = 0; c < cols; ++c) {
-            const std::size_t g = opt_.gran.index(r, c, cols), i = r * cols + c;
-            const double da = double(resid[i]) - double(a.scales[g]) * a.codes[i];
-            const double dm = double(resid[i]) - double(m.scales[g]) * m.codes[i];
-            ea[g] += da * da, em[g] += dm * dm;
-          }
-        for (std::size_t r = 0; r < rows; ++r)
-          for (std::size_t c = 0; c < cols; ++c) {
-            const std::size_t g = opt_.gran.index(r, c, cols), i = r * cols + c;
-            if (em[g] < ea[g]) a.codes[i] = m.codes[i];
-          }
-        for (std::size_t g = 0; g < groups; ++g)
-          if (em[g] < ea[g]) a.scales[g] = m.scales[g];
-        stack.push(std::move(a), slice_grid::mid_tread);
-      }
+      auto [q, grid] = slice_of(j, const_matrix(resid.data(), w.rows, w.cols));
+      stack.push(std::move(q), grid);
       stack.add_slice(j, prefix);
     }
     return stack;
   }
 
-  quantized_slice_stack quantize_independent(const_matrix w) const {
-    quantized_slice_stack stack;
-    const std::size_t rows = w.rows, cols = w.cols;
-    const std::vector<double> target = detail::dense_double(w);
-    std::vector<double> prefix(rows * cols, 0.0);
-    std::vector<float> resid(rows * cols);
-    for (std::size_t j = 0; j < bits_.size(); ++j) {
-      for (std::size_t i = 0; i < resid.size(); ++i) resid[i] = static_cast<float>(target[i] - prefix[i]);
+  quantized_slice_stack quantize_clipped(const_matrix w) const {
+    const std::size_t groups = opt_.gran.count(w.rows, w.cols);
+    return residual_slices(w, [&](std::size_t j, const_matrix R) {
+      if (bits_[j] == 1)
+        return std::pair{
+            detail::binarize(R.rows, R.cols, opt_.gran, [&](std::size_t r, std::size_t c) { return R(r, c); }),
+            slice_grid::binary};
       const uniform_symmetric<> q(bits_[j], {.gran = opt_.gran, .range = int_range::full, .round = opt_.round});
-      stack.push(q.quantize(const_matrix(resid.data(), rows, cols)), slice_grid::mid_tread);
-      stack.add_slice(j, prefix);
-    }
-    return stack;
+      auto a = q.quantize(R);
+      const auto m = q.quantize_with_scales(R, mse_scales(q, R));
+      // Per group, keep the grid with the smaller squared error (the absmax grid never increases it).
+      std::vector<double> ea(groups, 0.0), em(groups, 0.0);
+      for (std::size_t r = 0; r < R.rows; ++r)
+        for (std::size_t c = 0; c < R.cols; ++c) {
+          const std::size_t g = opt_.gran.index(r, c, R.cols), i = r * R.cols + c;
+          const double da = double(R(r, c)) - double(a.scales[g]) * a.codes[i];
+          const double dm = double(R(r, c)) - double(m.scales[g]) * m.codes[i];
+          ea[g] += da * da, em[g] += dm * dm;
+        }
+      for (std::size_t r = 0; r < R.rows; ++r)
+        for (std::size_t c = 0; c < R.cols; ++c) {
+          const std::size_t g = opt_.gran.index(r, c, R.cols);
+          if (em[g] < ea[g]) a.codes[r * R.cols + c] = m.codes[r * R.cols + c];
+        }
+      for (std::size_t g = 0; g < groups; ++g)
+        if (em[g] < ea[g]) a.scales[g] = m.scales[g];
+      return std::pair{std::move(a), slice_grid::mid_tread};
+    });
+  }
+
+  quantized_slice_stack quantize_independent(const_matrix w) const {
+    return residual_slices(w, [&](std::size_t j, const_matrix R) {
+      const uniform_symmetric<> q(bits_[j], {.gran = opt_.gran, .range = int_range::full, .round = opt_.round});
+      return std::pair{q.quantize(R), slice_grid::mid_tread};
+    });
   }
 
   quantized_slice_stack quantize_tiled(const_matrix w) const {
@@ -409,35 +411,15 @@ class residual_binarizer {
   quantized_slice_stack quantize(const_matrix w) const {
     detail::check_quantize_input(w, opt_.gran, "residual_binarizer::quantize");
     const std::size_t rows = w.rows, cols = w.cols;
-    const std::size_t groups = opt_.gran.count(rows, cols);
     std::vector<double> resid = detail::dense_double(w);
     quantized_slice_stack stack;
-    std::vector<double> abs_sum(groups);
-    std::vector<std::size_t> count(groups);
     for (std::size_t j = 0; j < slices_; ++j) {
-      quantized_matrix<std::int8_t> q;
-      q.rows = rows;
-      q.cols = cols;
-      q.bits = 1;
-      q.gran = opt_.gran;
-      q.codes.resize(rows * cols);
-      std::fill(abs_sum.begin(), abs_sum.end(), 0.0);
-      std::fill(count.begin(), count.end(), std::size_t{0});
-      for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t c = 0; c < cols; ++c) {
-          const std::size_t g = opt_.gran.index(r, c, cols);
-          abs_sum[g] += std::fabs(resid[r * cols + c]);
-          ++count[g];
-        }
-      q.scales.resize(groups);
-      for (std::size_t g = 0; g < groups; ++g)
-        q.scales[g] = static_cast<float>(abs_sum[g] / static_cast<double>(count[g]));
+      auto q =
+          detail::binarize(rows, cols, opt_.gran, [&](std::size_t r, std::size_t c) { return resid[r * cols + c]; });
       for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t c = 0; c < cols; ++c) {
           const std::size_t i = r * cols + c;
-          const std::int8_t code = resid[i] >= 0.0 ? 1 : -1;
-          q.codes[i] = code;
-          resid[i] -= static_cast<double>(q.scales[q.scale_index(r, c)]) * code;
+          resid[i] -= static_cast<double>(q.scales[q.scale_index(r, c)]) * q.codes[i];
         }
       stack.push(std::move(q), slice_grid::binary);
     }
