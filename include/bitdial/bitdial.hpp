@@ -1,6 +1,6 @@
 // bitdial/bitdial.hpp — umbrella header: every public part of bitdial except the opt-in ones,
-// bitdial/eigen.hpp (Eigen interop) and bitdial/format/safetensors.hpp (needs nlohmann-json,
-// target bitdial::io).
+// bitdial/eigen.hpp (Eigen interop), bitdial/format/safetensors.hpp and
+// bitdial/format/checkpoint_import.hpp (need nlohmann-json, target bitdial::io).
 //
 // Data flow (one direction):
 //   float weights ─quant/─▶ codes + scales ─format/─▶ stored stack ─select/─▶ view(b) ─kernels/─▶ float out
