@@ -13,6 +13,8 @@
 //       every width (B..1, B = --master-bits, default 8; slices 8..2) with bytes read growing with
 //       the width; --exact-at-full F (or --exact-at-8 F): the full-width view of F reproduces the
 //       weights exactly (SQNR +inf, written as null); --imported: the master was imported as codes.
+//   bitdial_demo_check same-npy OUT.npy FILE.gguf NAME
+//       OUT.npy (bitdial_inspect --dequantize) holds exactly the values the GGUF reader loads for NAME.
 #include <bitdial/format/gguf.hpp>
 #include <bitdial/format/npy.hpp>
 #include <bitdial/format/safetensors.hpp>
@@ -227,6 +229,15 @@ int main(int argc, char** argv) {
   try {
     if (a.size() == 2 && a[0] == "write") return write(a[1]);
     if (a.size() >= 2 && a[0] == "verify") return verify(a[1], std::vector<std::string>(a.begin() + 2, a.end()));
+    if (a.size() == 4 && a[0] == "same-npy") {  // same-npy OUT.npy FILE.gguf NAME: bit-identical values
+      const auto got = bd::read_npy(a[1]).matrix;
+      const auto want = bd::gguf_file::open(a[2]).load_matrix(a[3]);
+      expect(got.rows == want.rows && got.cols == want.cols, "shape of " + a[1]);
+      if (got.data.size() == want.data.size())
+        expect(std::memcmp(got.data.data(), want.data.data(), 4 * got.data.size()) == 0, "values of " + a[1]);
+      std::printf("%s: %zu x %zu: %s\n", a[1].c_str(), got.rows, got.cols, failures ? "FAILED" : "identical");
+      return failures ? 1 : 0;
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bitdial_demo_check: %s\n", e.what());
     return 1;
