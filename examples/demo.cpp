@@ -27,6 +27,7 @@
 //                     [--safetensors FILE | --gguf FILE] [--tensor NAME] [--npy FILE]
 #include <Eigen/Core>
 #include <bitdial/bitdial.hpp>
+#include <bitdial/quant/bitstack.hpp>
 #include <bitdial/format/gguf.hpp>
 #include <bitdial/format/npy.hpp>
 #include <bitdial/format/safetensors.hpp>

@@ -66,29 +66,8 @@
 
 namespace bitdial::x86 {
 
-namespace detail::avx2 {
-
-/// BITDIAL_TARGET_AVX2 also lets the compiler emit F16C, BMI2 and POPCNT, which cpu.hpp does not
-/// report: check them here (CPUID leaf 1 ECX bits 23 popcnt, 29 f16c; leaf 7 EBX bit 8 bmi2).
-inline bool target_extras() noexcept {
-#if BITDIAL_X86_SIMD
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
-  const bool popcnt = (c >> 23) & 1u, f16c = (c >> 29) & 1u;
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-  return popcnt && f16c && ((b >> 8) & 1u);
-#else
-  return false;
-#endif
-}
-
-}  // namespace detail::avx2
-
 /// Whether this CPU runs the AVX2 plane kernel (and this build compiled it).
-inline bool plane_avx2_available() noexcept {
-  static const bool ok = BITDIAL_X86_SIMD && cpu().avx2 && cpu().fma && detail::avx2::target_extras();
-  return ok;
-}
+inline bool plane_avx2_available() noexcept { return BITDIAL_X86_SIMD && cpu().avx2_kernels(); }
 
 /// Whether the kernel serves this view: scale groups must be whole 16-K chunks.
 inline bool plane_avx2_supports(const plane_view& w) noexcept {
