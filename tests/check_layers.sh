@@ -7,13 +7,14 @@
 #   3 select/     views: view(b), slice views, policies, fits
 #   4 kernels     kernels/{reference,portable,x86,arm}/ and their shared parts (kernels/*.hpp not
 #                 listed as front doors below): dispatch table, epilogue, operands
-#   5 front doors kernels/{gemm,bitserial,ternary,minifloat_gemm,slices}.hpp: validate, resolve, run
+#   5 front doors kernels/{gemm,bitserial,ternary,minifloat_gemm,slices,int8_gemm}.hpp: validate,
+#                 resolve, run
 #   6 top         analysis/, eigen.hpp, serving.hpp, bitdial.hpp
 # A header the rules do not place is an error too, so a new folder must be given a layer here.
 # Usage: bash tests/check_layers.sh [include-root]   (default: the repository's include/)
 set -euo pipefail
 root=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/include}
-front_doors=" kernels/gemm.hpp kernels/bitserial.hpp kernels/ternary.hpp kernels/minifloat_gemm.hpp kernels/slices.hpp "
+front_doors=" kernels/gemm.hpp kernels/bitserial.hpp kernels/ternary.hpp kernels/minifloat_gemm.hpp kernels/slices.hpp kernels/int8_gemm.hpp "
 
 layer_of() {  # path relative to include/bitdial
   local p=$1

@@ -21,6 +21,7 @@
 #include "bitdial/format/slice_stack.hpp"
 #include "bitdial/kernels/bitserial.hpp"
 #include "bitdial/kernels/gemm.hpp"
+#include "bitdial/kernels/int8_gemm.hpp"
 #include "bitdial/kernels/minifloat_gemm.hpp"
 #include "bitdial/kernels/slices.hpp"
 #include "bitdial/kernels/ternary.hpp"

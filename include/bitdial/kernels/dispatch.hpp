@@ -47,7 +47,7 @@ enum class kernel_isa : std::uint8_t {
 };
 
 /// One ISA: its name and whether this CPU and this build run its kernels.
-struct isa_info {
+struct isa_entry {
   kernel_isa isa;
   const char* name;
   bool (*runs_here)() noexcept;
@@ -61,7 +61,7 @@ inline bool isa_avx512_here() noexcept { return BITDIAL_X86_SIMD && cpu().avx512
 
 /// Every ISA, worst first. The features each needs are core/cpu.hpp's (avx2_kernels(),
 /// avx512_kernels(): what BITDIAL_TARGET_AVX2 / _AVX512 let the compiler emit).
-inline constexpr isa_info isa_table[] = {
+inline constexpr isa_entry isa_table[] = {
     {kernel_isa::reference, "reference", &detail::isa_always},
     {kernel_isa::portable, "portable", &detail::isa_always},
     {kernel_isa::avx2, "avx2", &detail::isa_avx2_here},
@@ -71,7 +71,7 @@ inline constexpr isa_info isa_table[] = {
 
 inline const char* to_string(kernel_isa i) noexcept {
   if (i == kernel_isa::automatic) return "automatic";
-  for (const isa_info& r : isa_table)
+  for (const isa_entry& r : isa_table)
     if (r.isa == i) return r.name;
   return "?";
 }
@@ -79,7 +79,7 @@ inline const char* to_string(kernel_isa i) noexcept {
 /// Whether this build and this CPU can run kernels of `isa` (`automatic` always can).
 inline bool isa_available(kernel_isa isa) noexcept {
   if (isa == kernel_isa::automatic) return true;
-  for (const isa_info& r : isa_table)
+  for (const isa_entry& r : isa_table)
     if (r.isa == isa) return r.runs_here();
   return false;
 }
@@ -87,7 +87,7 @@ inline bool isa_available(kernel_isa isa) noexcept {
 /// Every ISA usable here, best last.
 inline std::vector<kernel_isa> available_isas() {
   std::vector<kernel_isa> v;
-  for (const isa_info& r : isa_table)
+  for (const isa_entry& r : isa_table)
     if (r.runs_here()) v.push_back(r.isa);
   return v;
 }
@@ -168,7 +168,9 @@ const kernel_row<typename Family::weights, typename Family::activations>& resolv
     BITDIAL_REQUIRE(false, where, ": no kernel serves these weights");  // the reference row always does
   }
   const auto* r = detail::find_row<Family>(want);
-  BITDIAL_REQUIRE(r != nullptr && isa_available(want) && r->runs_here(), where, ": isa = ", to_string(want),
+  BITDIAL_REQUIRE(r != nullptr, where, ": isa = ", to_string(want), ": no kernel for ", Family::name,
+                  " on this ISA (not supported by this CPU or build)");
+  BITDIAL_REQUIRE(isa_available(want) && r->runs_here(), where, ": isa = ", to_string(want),
                   ": not supported by this CPU or build for ", Family::name);
   BITDIAL_REQUIRE(r->serves(w), where, ": isa = ", to_string(want), ": ", r->why_not(w));
   return *r;
