@@ -209,24 +209,20 @@ inline void check_token_args(const token_batch& x, std::size_t k, matrix_view<fl
                     "] = ", x.scales[n], ": must be finite and >= 0");
 }
 
-/// The shared run-loop skeleton of every packed kernel: output rows [r0, r1) of weights whose rows
-/// start at `offset` inside a store tiled by `block` rows are split over the pool by whole blocks
-/// (no two threads touch one tile, and the result does not depend on the split), and fn(a, b) runs
-/// rows [a, b) relative to the weights.
+/// The shared run-loop skeleton of every packed front door: split_row_blocks (core/parallel.hpp)
+/// over the pool and thread count of `o`.
 template <class Fn>
 void for_row_blocks(std::size_t offset, std::size_t r0, std::size_t r1, std::size_t block, const run_options& o,
                     Fn&& fn) {
-  const std::size_t b0 = (offset + r0) / block, b1 = (offset + r1 + block - 1) / block;
   thread_pool& pool = o.pool ? *o.pool : thread_pool::global();
-  const std::size_t used = std::min<std::size_t>(o.threads == 0 ? pool.size() : o.threads, b1 - b0);
-  parallel_for(
-      b1 - b0, used,
-      [&](std::size_t i0, std::size_t i1) {
-        if (i0 >= i1) return;
-        const std::size_t s0 = std::max(offset + r0, (b0 + i0) * block), s1 = std::min(offset + r1, (b0 + i1) * block);
-        if (s0 < s1) fn(s0 - offset, s1 - offset);
+  const std::size_t threads = o.threads == 0 ? pool.size() : o.threads;
+  split_row_blocks(
+      offset, r0, r1, block,
+      [&](std::size_t blocks, auto&& run) {
+        const std::size_t used = std::min(threads, blocks);
+        parallel_for(blocks, used, run, pool, used);
       },
-      pool, used);
+      fn);
 }
 
 }  // namespace detail

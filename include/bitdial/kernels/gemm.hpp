@@ -55,10 +55,7 @@ inline bool plane_groups_of_4(const plane_view& w) noexcept {
   return groups == 1 || (w.cols() / groups) % 4 == 0;
 }
 /// The x86 kernels' rule: scale groups of whole 16-K chunks (per row and per tensor always are).
-inline bool plane_groups_of_16(const plane_view& w) noexcept {
-  if (w.stack == nullptr) return false;
-  return w.stack->gran().k != granularity::kind::per_group || w.stack->gran().group % tile32x16::k_per_tile == 0;
-}
+inline bool plane_groups_of_16(const plane_view& w) noexcept { return x86::detail::plane_groups_served(w); }
 inline std::string plane_group_rule(const plane_view& w, std::size_t unit) {
   return "group size " + std::to_string(w.cols() / w.stack->groups_per_row()) + " is not a multiple of " +
          std::to_string(unit);
