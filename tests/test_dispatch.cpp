@@ -123,7 +123,7 @@ TEST_CASE("plane views: the query states each kernel's group rule and the front 
   // Literal rules: portable needs groups of whole 4-K lookups, avx2/avx512 whole 16-K chunks; one
   // group per row (per_row, per_tensor) always serves.
   const shape shapes[] = {
-      {60, granularity::per_group(20), false, false}, {48, granularity::per_group(8), true, false},
+      {60, granularity::per_group(10), false, false}, {48, granularity::per_group(8), true, false},
       {64, granularity::per_group(16), true, true},   {20, granularity::per_row(), true, true},
       {37, granularity::per_tensor(), true, true},    {96, granularity::per_group(12), true, false},
   };
@@ -149,11 +149,11 @@ TEST_CASE("plane views: the query states each kernel's group rule and the front 
           "plane");
     }
   }
-  const auto s20 = plane_stack(8, 60, granularity::per_group(20), 5);
-  const auto a20 = make_acts(1, 60, 6);
+  const auto s10 = plane_stack(8, 60, granularity::per_group(10), 5);
+  const auto a10 = make_acts(1, 60, 6);
   std::vector<float> y(8);
-  CHECK_THROWS_WITH(gemm(view(s20, 4), a20.batch(), matrix_view<float>(y.data(), 1, 8), {}, {kernel_isa::portable}),
-                    Contains("gemm: isa = portable: group size 20 is not a multiple of 4"));
+  CHECK_THROWS_WITH(gemm(view(s10, 4), a10.batch(), matrix_view<float>(y.data(), 1, 8), {}, {kernel_isa::portable}),
+                    Contains("gemm: isa = portable: group size 10 is not a multiple of 4"));
 }
 
 TEST_CASE("bit-serial: packed kernels need groups of 32, and the query says so", "[dispatch]") {
@@ -237,11 +237,11 @@ TEST_CASE("int8 weights: the reference and the VNNI kernel through one front doo
       },
       "int8");
   CHECK(kernel_isas<int8_kernels>().front() == kernel_isa::reference);
-  std::vector<float> y(M);
-  CHECK_THROWS_WITH(gemm(m, a.batch(), matrix_view<float>(y.data(), 1, M), {}, {kernel_isa::portable}),
+  std::vector<float> y(N * M);
+  CHECK_THROWS_WITH(gemm(m, a.batch(), matrix_view<float>(y.data(), N, M), {}, {kernel_isa::portable}),
                     Contains("isa = portable: no kernel for int8 weights"));
   // The reference row states the epilogue on its own: it must equal the formula literally.
-  gemm(m, a.batch(), matrix_view<float>(y.data(), 1, M), gemm_params{nullptr, 0, 1}, {kernel_isa::reference});
+  gemm(m, a.batch(), matrix_view<float>(y.data(), N, M), gemm_params{nullptr, 0, 1}, {kernel_isa::reference});
   std::int64_t acc = 0;
   for (std::size_t c = 0; c < K; ++c) acc += std::int64_t{w[c]} * a.q[c];
   CHECK(y[0] == a.s[0] * (s[0] * static_cast<float>(acc)));

@@ -1,6 +1,8 @@
 // bitdial/serving.hpp — everything an inference engine needs to serve stored weights, and nothing
-// that only quantizes them offline: stored stacks and their readers, views and the selector, the
-// kernels and their front doors, per-token activation quantization. It compiles without Eigen's
+// that only quantizes them offline: stored stacks and their reader (format/serialize.hpp), views and
+// the selector, the kernels and their front doors, per-token activation quantization. Checkpoint
+// importers (format/gguf.hpp, npy.hpp, safetensors.hpp) turn float or GGUF tensors into masters
+// and are included on their own where that happens. It compiles without Eigen's
 // decompositions (the BitStack quantizer, quant/bitstack.hpp, is the offline-only header) and in a
 // fraction of the umbrella's time (tests/compile_times.sh measures both; README "Compile cost").
 //
@@ -15,8 +17,6 @@
 #include "bitdial/core/matrix.hpp"
 #include "bitdial/core/parallel.hpp"
 #include "bitdial/format/bit_planes.hpp"
-#include "bitdial/format/gguf.hpp"
-#include "bitdial/format/npy.hpp"
 #include "bitdial/format/serialize.hpp"
 #include "bitdial/format/slice_stack.hpp"
 #include "bitdial/kernels/bitserial.hpp"
