@@ -71,7 +71,9 @@ namespace bitdial::x86 {
 /// Whether this CPU runs the AVX2 plane kernel (and this build compiled it).
 inline bool plane_avx2_available() noexcept { return BITDIAL_X86_SIMD && cpu().avx2_kernels(); }
 
-/// Whether the kernel serves this view: scale groups must be whole 16-K chunks.
+/// Whether the kernel serves this view: scale groups must be whole 16-K chunks. The public query
+/// for every ISA is isa_serves<plane_gemm_kernels>(isa, view) (kernels/gemm.hpp); this one stays for
+/// code that calls the x86 kernels directly.
 inline bool plane_avx2_supports(const plane_view& w) noexcept {
   return plane_avx2_available() && detail::plane_groups_served(w);
 }

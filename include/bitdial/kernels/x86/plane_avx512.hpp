@@ -101,7 +101,9 @@ inline constexpr std::size_t lookup_max_tokens = 1;
 /// Whether this CPU runs the AVX-512 plane kernels (and this build compiled them).
 inline bool plane_avx512_available() noexcept { return BITDIAL_X86_SIMD && cpu().avx512_kernels(); }
 
-/// Whether the kernels serve this view: scale groups must be whole 16-K chunks.
+/// Whether the kernels serve this view: scale groups must be whole 16-K chunks. The public query
+/// for every ISA is isa_serves<plane_gemm_kernels>(isa, view) (kernels/gemm.hpp); this one stays for
+/// code that calls the x86 kernels directly.
 inline bool plane_avx512_supports(const plane_view& w) noexcept {
   return plane_avx512_available() && detail::plane_groups_served(w);
 }
