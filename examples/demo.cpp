@@ -14,11 +14,14 @@
 //   5. writes the serving table as JSON and CSV, and a plot (SVG through gnuplot, if installed).
 //
 // Real weights and activations instead of the synthetic ones:
-//   --safetensors FILE [--tensor NAME]   a 2-D F32/F16/BF16 tensor (default: the largest one)
-//   --gguf FILE [--tensor NAME]          a 2-D F32/F16/BF16/Q8_0 tensor (default: the largest one). A
-//                                        Q8_0 tensor is imported directly as the INT8 master (codes q,
-//                                        scales d per group of 32) and served by double rounding and
-//                                        by truncation from its own codes: no float weights involved.
+//   --safetensors FILE [--tensor NAME]   a 2-D F32/F16/BF16 tensor or an integer checkpoint layer
+//                                        (compressed-tensors, GPTQ, AWQ: NAME is the layer prefix);
+//                                        default: the largest
+//   --gguf FILE [--tensor NAME]          a 2-D tensor of any float or importable quantized type
+//                                        (Q4_0 … Q8_0, Q2_K … Q6_K; default: the largest)
+// A quantized tensor is imported as the master with its own codes (format/ggml_quants.hpp,
+// format/checkpoint_import.hpp) and served at 1..B from them: nothing is re-quantized, and the fits
+// map each served code to the file's own values. The demo says which path it took.
 //   --npy FILE                           activations, N x K or K (K = the weights' columns)
 // With a file, --rows M (or --quick: 256) keeps the first M rows; the scale groups are 128 when K
 // allows (else 64, 32, or one per row).
@@ -27,6 +30,7 @@
 //                     [--safetensors FILE | --gguf FILE] [--tensor NAME] [--npy FILE]
 #include <Eigen/Core>
 #include <bitdial/bitdial.hpp>
+#include <bitdial/format/checkpoint_import.hpp>
 #include <bitdial/quant/bitstack.hpp>
 #include <bitdial/format/gguf.hpp>
 #include <bitdial/format/npy.hpp>
@@ -67,10 +71,10 @@ struct settings {
   bd::granularity group = bd::granularity::per_group(128);  // scale groups along K
 };
 
-/// Weights to serve: floats, and for a GGUF Q8_0 tensor also its INT8 master.
+/// Weights to serve: floats, and for a quantized tensor also the master imported from its codes.
 struct weights {
   std::vector<float> w;
-  std::optional<bd::quantized_matrix<std::int8_t>> q8_master;
+  std::optional<bd::imported_master> master;
   std::string source = "synthetic LLM-like (Student-t, outlier channels)";
 };
 
@@ -293,70 +297,101 @@ std::string pick_tensor(const std::vector<Tensor>& ts, const std::string& wanted
   return best->name;
 }
 
+/// Keeps the first `rows` rows of an imported master.
+void crop_rows(bd::imported_master& m, std::size_t rows) {
+  std::visit(
+      [&](auto& q) {
+        const std::size_t per_row = q.gran.k == bd::granularity::kind::per_tensor ? 0 : q.gran.groups_per_row(q.cols);
+        q.rows = rows;
+        q.codes.resize(rows * q.cols);
+        if (per_row) {
+          q.scales.resize(rows * per_row);
+          if (!q.zero_points.empty()) q.zero_points.resize(rows * per_row);
+          if (!q.offsets.empty()) q.offsets.resize(rows * per_row);
+        }
+      },
+      m.m);
+}
+
+std::string describe_master(const bd::imported_master& m) {
+  return m.source + " codes as a " + std::to_string(m.bits()) + "-bit " + (m.is_signed() ? "signed" : "unsigned") +
+         " master (" + group_name(m.gran()) + (m.has_zero_points() ? ", zero points" : "") +
+         (m.has_offsets() ? ", float offsets" : "") + "): imported losslessly, nothing re-quantized";
+}
+
 /// Weights from --safetensors / --gguf (rows cropped to --rows, or 256 with --quick), or synthetic.
 weights load_weights(settings& s) {
   weights out;
   const std::size_t limit = s.rows_given ? s.rows : s.quick ? 256 : SIZE_MAX;
+  struct entry {
+    std::string name;
+    std::vector<std::uint64_t> shape;
+    bool ok;
+    const std::vector<std::uint64_t>& shape_dims() const { return shape; }
+  };
   if (!s.safetensors.empty()) {
     const auto f = bd::safetensors_file::open(s.safetensors);
-    struct entry {
-      std::string name;
-      std::vector<std::uint64_t> shape;
-      bool ok;
-      const std::vector<std::uint64_t>& shape_dims() const { return shape; }
-    };
     std::vector<entry> ts;
     for (const auto& t : f.tensors()) ts.push_back({t.name, t.shape, bd::safetensors_file::is_float_matrix(t)});
+    const auto layers = bd::find_checkpoint_layers(f);
+    for (const auto& l : layers) {  // a layer counts with its [out, in] size (from its scales' columns)
+      const auto m = bd::import_checkpoint_layer(f, l.prefix, l.layout);
+      ts.push_back({l.prefix, {m.rows(), m.cols()}, true});
+    }
     const auto name = pick_tensor(
         ts, s.tensor, [](const entry& e) { return e.ok; }, s.safetensors);
-    auto m = f.load_matrix(name);
-    out.w = std::move(m.data);
-    s.rows = m.rows, s.cols = m.cols;
-    out.source = "safetensors " + s.safetensors + ": " + name + " (" + bd::to_string(f.find(name).dtype) + ")";
+    const bool is_layer =
+        std::any_of(layers.begin(), layers.end(), [&](const bd::checkpoint_layer& l) { return l.prefix == name; });
+    if (is_layer) {
+      out.master = bd::import_checkpoint_layer(f, name);
+      out.source = "safetensors " + s.safetensors + ": " + name + " (" + out.master->source + ")";
+    } else {
+      const auto& t = f.find(name);
+      out.source = "safetensors " + s.safetensors + ": " + name + " (" + bd::to_string(t.dtype) + ")";
+      auto m = f.load_matrix(name);
+      out.w = std::move(m.data);
+      s.rows = m.rows, s.cols = m.cols;
+    }
   } else if (!s.gguf.empty()) {
     const auto f = bd::gguf_file::open(s.gguf);
-    struct entry {
-      std::string name;
-      std::vector<std::uint64_t> ne;
-      bool ok;
-      const std::vector<std::uint64_t>& shape_dims() const { return ne; }
-    };
     std::vector<entry> ts;
     for (const auto& t : f.tensors())
-      ts.push_back({t.name, t.ne, t.known_type() && t.is_2d() && t.rows() * t.cols() > 0});
+      ts.push_back({t.name, t.ne, t.loadable() && t.is_2d() && t.rows() * t.cols() > 0});
     const auto name = pick_tensor(
         ts, s.tensor, [](const entry& e) { return e.ok; }, s.gguf);
     const auto& t = f.find(name);
-    if (t.type == bd::ggml_type::q8_0) {
-      out.q8_master = f.import_q8_0(name);
-      out.w = out.q8_master->dequantize();  // d·q: the float truth a Q8_0 file carries
+    if (t.importable()) {
+      out.master = f.import_master(name);
     } else {
       out.w = f.load_matrix(name).data;
+      s.rows = static_cast<std::size_t>(t.rows()), s.cols = static_cast<std::size_t>(t.cols());
     }
-    s.rows = static_cast<std::size_t>(t.rows()), s.cols = static_cast<std::size_t>(t.cols());
     out.source = "gguf " + s.gguf + ": " + name + " (" + bd::to_string(t.type) + ")";
   } else {
     return out;  // built by run() once the banner is out
   }
-  if (s.rows > limit) {
+  if (out.master) {
+    s.rows = out.master->rows(), s.cols = out.master->cols();
+    if (s.rows > limit) crop_rows(*out.master, limit), s.rows = limit;
+    out.w = out.master->dequantize();  // the file's own values: the float truth the checkpoint carries
+  } else if (s.rows > limit) {
     s.rows = limit;
     out.w.resize(s.rows * s.cols);
-    if (out.q8_master) {
-      out.q8_master->rows = s.rows;
-      out.q8_master->codes.resize(s.rows * s.cols);
-      out.q8_master->scales.resize(out.q8_master->gran.count(s.rows, s.cols));
-    }
   }
   return out;
 }
 
 int run(settings s) {
   auto wt = load_weights(s);
-  s.group = wt.q8_master ? wt.q8_master->gran : group_for(s.cols);  // Q8_0: its own groups of 32
+  s.group = wt.master ? wt.master->gran() : group_for(s.cols);  // an imported master: its own groups
+  const int B = wt.master ? wt.master->bits() : 8;              // the master's width
+  const bool signed_master = !wt.master || wt.master->is_signed();
   const auto& w = wt.w;
   std::printf("bitdial elastic-serving demo: %zu x %zu weights, %zu threads\n", s.rows, s.cols,
               s.threads ? s.threads : bd::thread_pool::global().size());
   std::printf("weights: %s\n", wt.source.c_str());
+  std::printf("import path: %s\n",
+              wt.master ? describe_master(*wt.master).c_str() : "float values, quantized here to an INT8 master");
   std::printf("kernel ISAs available:");
   for (auto isa : bd::available_isas()) std::printf(" %s", bd::to_string(isa));
   std::printf("\n\n");
@@ -366,18 +401,20 @@ int run(settings s) {
   std::printf("\nStoring the %zu x %zu matrix once (%s)\n", s.rows, s.cols, group_name(s.group).c_str());
   const bd::const_matrix W(w.data(), s.rows, s.cols);
   bd::bit_plane_stack stack;
-  if (wt.q8_master) {
-    // The file's own int8 codes are the master: nothing is re-quantized; the fits map each
-    // truncated code to the file's own values.
-    stack = step("Q8_0 codes as the INT8 master (scales d per 32), packed",
-                 [&] { return bd::bit_plane_stack::pack(*wt.q8_master); });
+  if (wt.master) {
+    // The file's own codes are the master: nothing is re-quantized; the fits map each served code
+    // to the file's own values.
+    const std::string what = wt.master->source + " codes as the " + std::to_string(B) + "-bit master, packed";
+    stack = step(what.c_str(), [&] { return wt.master->pack(); });
   } else {
     const std::string what = "INT8 master (RNE, MSE-clipped, " + group_name(s.group) + "), packed";
     stack = step(what.c_str(), [&] {
       return bd::bit_plane_stack::pack(bd::quantize_mse(bd::uniform_symmetric<8>({.gran = s.group}), W));
     });
   }
-  step("fitted per-width maps (3 rules x 7 widths, per row)", [&] { bd::fit_reconstruction(stack, W); });
+  const std::string fit_what = "fitted per-width maps (" + std::string(signed_master ? "3 rules" : "truncation") +
+                               " x " + std::to_string(B - 1) + " widths, per row)";
+  step(fit_what.c_str(), [&] { bd::fit_reconstruction(stack, W); });
   std::printf("  fitted tables: %zu bytes = %.2f%% of the %zu-byte 8-bit planes\n", stack.fit_bytes(),
               100.0 * double(stack.fit_bytes()) / double(stack.bytes().size()), stack.bytes().size());
   const bd::elastic_weight tr(std::move(stack), bd::serve_rule::truncate);
@@ -417,7 +454,8 @@ int run(settings s) {
   std::vector<float> y(T * s.rows), y1(s.rows);
   const std::span<const float> tok0(x.data(), s.cols);
   auto serve_planes = [&](const char* fam, bd::serve_rule rule, bd::reconstruction recon) {
-    for (int b = 8; b >= 1; --b) {
+    if (rule != bd::serve_rule::truncate && !signed_master) return;  // double rounding needs a signed master
+    for (int b = B; b >= 1; --b) {
       const auto v = bd::view(tr.stack(), b, rule, recon);
       bd::gemm(v, bd::as_tokens(q), bd::matrix_view<float>(y.data(), T, s.rows), {}, ro);
       const double us = 1e6 * time_median([&] { bd::gemv(v, tok0, y1, {}, ro); });
@@ -438,13 +476,15 @@ int run(settings s) {
   };
   using bd::reconstruction;
   using bd::serve_rule;
-  step("serving truncation (fitted) at b = 8..1",
+  const std::string widths = " at b = " + std::to_string(B) + "..1";
+  auto title = [&](const char* what) { return std::string(what) + widths; };
+  step(title("serving truncation (fitted)").c_str(),
        [&] { serve_planes("truncation", serve_rule::truncate, reconstruction::automatic); });
-  step("serving double rounding RNE (fitted) at b = 8..1",
+  step(title("serving double rounding RNE (fitted)").c_str(),
        [&] { serve_planes("double_rounding_rne", serve_rule::round_half_even, reconstruction::automatic); });
-  step("serving double rounding RHU (fitted) at b = 8..1",
+  step(title("serving double rounding RHU (fitted)").c_str(),
        [&] { serve_planes("double_rounding_rhu", serve_rule::round_half_up, reconstruction::automatic); });
-  step("serving the literal rules (truncation midpoint, RHU) at b = 8..1", [&] {
+  step(title("serving the literal rules (truncation midpoint, RHU)").c_str(), [&] {
     serve_planes("truncation_literal", serve_rule::truncate, reconstruction::midpoint);
     serve_planes("double_rounding_rhu_literal", serve_rule::round_half_up, reconstruction::midpoint);
   });
@@ -492,6 +532,10 @@ int run(settings s) {
   nlohmann::json j;
   j["shape"] = {{"rows", s.rows}, {"cols", s.cols}};
   j["source"] = {{"weights", wt.source}, {"activations", act_source}, {"tokens", T}, {"groups", group_name(s.group)}};
+  j["master"] = {{"bits", B},
+                 {"signed", signed_master},
+                 {"imported", wt.master.has_value()},
+                 {"import", wt.master ? describe_master(*wt.master) : std::string("quantized from floats")}};
   j["eigen_f32_gemv_us"] = eigen_us;
   for (const auto& r : qrows)
     j["quantizers"].push_back({{"family", r.family}, {"bits_per_weight", r.bits_per_weight}, {"sqnr_db", r.sqnr_db}});

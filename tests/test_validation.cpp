@@ -130,15 +130,28 @@ TEST_CASE("quantizers: denormal weights give finite values within the group's ma
   }
 }
 
-TEST_CASE("a stored master rejects scales that are NaN, negative, infinite or overflow when served",
+TEST_CASE("a stored master rejects scales that are NaN, infinite or overflow when served; negative ones serve",
           "[validation][format]") {
   auto m = small_master();
   CHECK_NOTHROW(bit_plane_stack::pack(m));
-  for (float bad : {nan_f, inf_f, -1.0f}) {
+  for (float bad : {nan_f, inf_f}) {
     m.scales[1] = bad;
     CHECK_THROWS_WITH(bit_plane_stack::pack(m),
-                      Contains("bit_plane_stack::pack: scales[1] = ") && Contains("finite and >= 0"));
+                      Contains("bit_plane_stack::pack: scales[1] = ") && Contains("must be finite"));
   }
+  // Checkpoint formats store signed scales (ggml's Q4_0, Q3_K, Q6_K): a negative scale is a value.
+  m.scales[1] = -1.0f;
+  {
+    const auto st = bit_plane_stack::pack(m);
+    for (std::size_t r = 0; r < m.rows; ++r)
+      for (std::size_t c = 0; c < m.cols; ++c) REQUIRE(view(st, m.bits).dequantize(r, c) == m.dequantize(r, c));
+  }
+  m.offsets.assign(m.scales.size(), 0.5f);
+  m.offsets[0] = inf_f;
+  CHECK_THROWS_WITH(bit_plane_stack::pack(m), Contains("offsets[0] = inf") && Contains("must be finite"));
+  m.offsets.resize(1);
+  CHECK_THROWS_WITH(bit_plane_stack::pack(m), Contains("offsets.size() = 1"));
+  m.offsets.clear();
   // s·2^(B−1) must be finite: a signed 8-bit master serves −2^7·s at width 1 (q_b = −1, k = 7).
   m.scales[1] = max_f / 128.0f;
   CHECK_NOTHROW(bit_plane_stack::pack(m));

@@ -1,8 +1,8 @@
 // bitdial/bitdial.hpp — umbrella header: every public part of bitdial except the opt-in ones,
 // bitdial/eigen.hpp (Eigen interop), bitdial/quant/bitstack.hpp (the BitStack quantizer: Eigen's
-// SVD, the one expensive header to compile) and bitdial/format/safetensors.hpp (needs
-// nlohmann-json, target bitdial::io). Code that only serves stored weights includes
-// bitdial/serving.hpp instead.
+// SVD, the one expensive header to compile), bitdial/format/safetensors.hpp and
+// bitdial/format/checkpoint_import.hpp (need nlohmann-json, target bitdial::io). Code that only
+// serves stored weights includes bitdial/serving.hpp instead.
 //
 // Data flow (one direction):
 //   float weights ─quant/─▶ codes + scales ─format/─▶ stored stack ─select/─▶ view(b) ─kernels/─▶ float out
@@ -15,7 +15,9 @@
 #include "bitdial/core/parallel.hpp"
 #include "bitdial/core/rounding.hpp"
 #include "bitdial/format/bit_planes.hpp"
+#include "bitdial/format/ggml_quants.hpp"
 #include "bitdial/format/gguf.hpp"
+#include "bitdial/format/master.hpp"
 #include "bitdial/format/npy.hpp"
 #include "bitdial/format/serialize.hpp"
 #include "bitdial/format/slice_stack.hpp"

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bitdial/core/error.hpp"
+#include "bitdial/core/rounding.hpp"
 
 namespace bitdial {
 
@@ -127,8 +128,11 @@ struct granularity {
 };
 
 /// Integer codes plus the affine parameters that give them meaning:
-///   x̂(r, c) = scales[g] * (codes(r, c) - zero_points[g]),  g = gran.index(r, c, cols)
-/// `zero_points` is empty for symmetric quantizers. Code is int8_t (signed) or uint8_t (unsigned).
+///   x̂(r, c) = scales[g] * (codes(r, c) - zero_points[g]) + offsets[g],  g = gran.index(r, c, cols)
+/// (the product rounded to float, then the offset added). `zero_points` is empty for symmetric
+/// quantizers; `offsets` is empty except for masters imported from formats that store a float
+/// minimum per group (ggml's Q4_1/Q5_1 and k-quants: value = d·q − m). Code is int8_t (signed) or
+/// uint8_t (unsigned).
 template <class Code>
 struct quantized_matrix {
   static_assert(std::is_integral_v<Code> && sizeof(Code) == 1, "bitdial: codes are 8-bit integers");
@@ -139,13 +143,18 @@ struct quantized_matrix {
   std::vector<Code> codes;                // rows * cols, row-major
   std::vector<float> scales;              // gran.count(rows, cols)
   std::vector<std::int32_t> zero_points;  // empty, or gran.count(rows, cols)
+  std::vector<float> offsets;             // empty, or gran.count(rows, cols)
 
   std::int32_t code(std::size_t r, std::size_t c) const noexcept { return codes[r * cols + c]; }
   std::size_t scale_index(std::size_t r, std::size_t c) const noexcept { return gran.index(r, c, cols); }
   float dequantize(std::size_t r, std::size_t c) const noexcept {
     const std::size_t g = scale_index(r, c);
     const std::int32_t z = zero_points.empty() ? 0 : zero_points[g];
-    return scales[g] * static_cast<float>(code(r, c) - z);
+    const float v = scales[g] * static_cast<float>(code(r, c) - z);
+    if (offsets.empty()) return v;
+    float rounded = v;
+    BITDIAL_ROUNDED(rounded);  // the product is rounded before the offset is added (no contraction)
+    return rounded + offsets[g];
   }
   /// Dequantizes the whole matrix (row-major).
   std::vector<float> dequantize() const {

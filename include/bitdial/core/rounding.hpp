@@ -12,6 +12,18 @@
 #include <cmath>
 #include <cstdint>
 
+/// Makes the compiler materialise x (a float rounded to its type): no multiply-add contraction can
+/// reach across it, so a·b + c is two roundings in every translation unit whatever -ffp-contract says.
+#ifndef BITDIAL_ROUNDED
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define BITDIAL_ROUNDED(x) __asm__("" : "+x"(x))
+#elif defined(__GNUC__) && defined(__aarch64__)
+#define BITDIAL_ROUNDED(x) __asm__("" : "+w"(x))
+#else
+#define BITDIAL_ROUNDED(x) ((void)0)
+#endif
+#endif
+
 namespace bitdial {
 
 enum class rounding : std::uint8_t { half_even, half_away, half_up };

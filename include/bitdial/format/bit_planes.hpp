@@ -26,7 +26,10 @@
 //   K is zero-padded to a multiple of 16 and rows to a multiple of 32; a zero code has no set bit
 //   in any plane, so padding never contributes to a dot product.
 //
-// Element value: s·(q + code_offset2/2 − z), code_offset2 = 0 except for mid-rise (±1) grids.
+// Element value: s·(q + code_offset2/2 − z) + μ, code_offset2 = 0 except for mid-rise (±1) grids,
+// μ a float offset per scale group (0 unless the master was imported from a format that stores a
+// minimum per group: ggml's Q4_1/Q5_1 and k-quants, value = d·q − m). Scales may be negative
+// (ggml's Q4_0 and k-quants store signed scales); they must be finite.
 // Per-group scales (and zero points, for unsigned masters) are stored once for the master; what a
 // b-bit view needs (s·2^k, midpoint terms, carries) is derived from them, never stored per width.
 // `plane_ones(r, g, i)` = number of set bits of plane i in scale group g of row r, counted at pack
@@ -99,20 +102,24 @@ constexpr std::uint32_t spread_nibble(std::uint32_t nib) noexcept {
 /// the midpoint m_k = (2^k − 1)/2 never lifts the top code past 2^(B−1)) and in [0, 2^B] for unsigned
 /// ones, 0 ≤ z < 2^B and o the code offset. So |x̂| ≤ s·(2^(B−1) or 2^B, + |o|/2 + max z): a scale whose
 /// product with that bound overflows float would serve infinities at low widths (s·2^k overflow), and
-/// is rejected here, once, rather than in every O(1) view.
+/// is rejected here, once, rather than in every O(1) view. A float offset μ adds |μ| to the bound.
 inline void check_stack_params(std::span<const float> scales, std::span<const std::int32_t> zero_points, int bits,
-                               bool is_signed, std::int32_t code_offset2, const char* where) {
+                               bool is_signed, std::int32_t code_offset2, const char* where,
+                               std::span<const float> offsets = {}) {
   for (std::size_t i = 0; i < zero_points.size(); ++i)
     BITDIAL_REQUIRE(zero_points[i] >= 0 && zero_points[i] <= unsigned_max(bits), where, ": zero_points[", i,
                     "] = ", zero_points[i], ": outside the ", bits, "-bit code range [0, ", unsigned_max(bits), "]");
   const double max_z = zero_points.empty() ? 0.0 : double(unsigned_max(bits));
   const double bound = std::ldexp(1.0, is_signed ? bits - 1 : bits) + std::fabs(double(code_offset2)) / 2 + max_z;
+  BITDIAL_REQUIRE(offsets.empty() || offsets.size() == scales.size(), where, ": offsets.size() = ", offsets.size(),
+                  ": expected 0 or one per scale (", scales.size(), ")");
   for (std::size_t i = 0; i < scales.size(); ++i) {
-    BITDIAL_REQUIRE(std::isfinite(scales[i]) && scales[i] >= 0.0f, where, ": scales[", i, "] = ", scales[i],
-                    ": must be finite and >= 0");
-    BITDIAL_REQUIRE(double(scales[i]) * bound <= double(std::numeric_limits<float>::max()), where, ": scales[", i,
-                    "] = ", scales[i], ": times the largest served code ", bound,
-                    " overflows float (served values would be infinite)");
+    BITDIAL_REQUIRE(std::isfinite(scales[i]), where, ": scales[", i, "] = ", scales[i], ": must be finite");
+    const double mu = offsets.empty() ? 0.0 : double(offsets[i]);
+    BITDIAL_REQUIRE(std::isfinite(mu), where, ": offsets[", i, "] = ", mu, ": must be finite");
+    BITDIAL_REQUIRE(std::fabs(double(scales[i])) * bound + std::fabs(mu) <= double(std::numeric_limits<float>::max()),
+                    where, ": scales[", i, "] = ", scales[i], ": times the largest served code ", bound,
+                    mu != 0.0 ? " plus the offset" : "", " overflows float (served values would be infinite)");
   }
 }
 
@@ -149,6 +156,7 @@ class bit_plane_stack {
     m.gran = gran_;
     m.scales = scales_;
     m.zero_points = zero_points_;
+    m.offsets = offsets_;
     m.codes.resize(geo_.rows * geo_.cols);
     for (std::size_t r = 0; r < geo_.rows; ++r)
       for (std::size_t c = 0; c < geo_.cols; ++c) m.codes[r * geo_.cols + c] = static_cast<Code>(code(r, c));
@@ -176,7 +184,10 @@ class bit_plane_stack {
   const granularity& gran() const noexcept { return gran_; }
   std::span<const float> scales() const noexcept { return scales_; }
   std::span<const std::int32_t> zero_points() const noexcept { return zero_points_; }
-  /// Element value: s·(code + code_offset2/2 − z).
+  /// Float offset μ per scale group (empty: none). Element value: s·(code + code_offset2/2 − z) + μ.
+  std::span<const float> offsets() const noexcept { return offsets_; }
+  bool has_offsets() const noexcept { return !offsets_.empty(); }
+  /// Element value: s·(code + code_offset2/2 − z) (+ μ).
   std::int32_t code_offset2() const noexcept { return code_offset2_; }
   /// Start of plane `bit` of row block `rb` (64-byte aligned).
   const std::byte* plane(std::size_t rb, int bit) const noexcept { return planes_.data() + geo_.plane_offset(rb, bit); }
@@ -185,6 +196,10 @@ class bit_plane_stack {
   /// vector epilogue loads 16 rows of one group with one load. Derived at pack time.
   const float* block_scales(std::size_t rb) const noexcept {
     return block_scales_.data() + rb * groups_per_row_ * tile32x16::rows_per_block;
+  }
+  /// Offsets μ in the same order, or null for a master without them.
+  const float* block_offsets(std::size_t rb) const noexcept {
+    return block_offsets_.empty() ? nullptr : block_offsets_.data() + rb * groups_per_row_ * tile32x16::rows_per_block;
   }
   /// Zero points in the same order, or null for a master without zero points.
   const std::int32_t* block_zero_points(std::size_t rb) const noexcept {
@@ -248,11 +263,12 @@ class bit_plane_stack {
                     ", offset.size() = ", offset.size(), ": expected one per row (", geo_.rows, ")");
     // Largest |served term| in served steps: |q_b| ≤ 2^b, |o/2 − z|/2^k ≤ 2^b + 2, |β| ≤ 128.
     const double term = std::ldexp(1.0, b + 1) + 2.0 + 128.0;
-    float smax = 0.0f;
-    for (float v : scales_) smax = std::max(smax, v);
+    float smax = 0.0f, mumax = 0.0f;
+    for (float v : scales_) smax = std::max(smax, std::fabs(v));
+    for (float v : offsets_) mumax = std::max(mumax, std::fabs(v));
     for (std::size_t r = 0; r < alpha.size(); ++r)
-      BITDIAL_REQUIRE(std::isfinite(alpha[r]) &&
-                          std::fabs(double(alpha[r])) * smax * term <= double(std::numeric_limits<float>::max()),
+      BITDIAL_REQUIRE(std::isfinite(alpha[r]) && std::fabs(double(alpha[r])) * smax * term + mumax <=
+                                                     double(std::numeric_limits<float>::max()),
                       where, ": alpha[", r, "] = ", alpha[r], ": not finite, or its served values overflow float");
     auto& f = fits_[static_cast<std::size_t>(rule * 8 + b - 1)];
     const std::size_t padded = geo_.row_blocks() * tile32x16::rows_per_block;
@@ -276,7 +292,8 @@ class bit_plane_stack {
   /// Reassembles a stack from serialized parts; validates every size (used by the file reader).
   static bit_plane_stack from_parts(std::size_t rows, std::size_t cols, int bits, bool is_signed, granularity gran,
                                     std::vector<float> scales, std::vector<std::int32_t> zero_points,
-                                    aligned_buffer planes, std::int32_t code_offset2 = 0) {
+                                    aligned_buffer planes, std::int32_t code_offset2 = 0,
+                                    std::vector<float> offsets = {}) {
     bit_plane_stack s;
     BITDIAL_REQUIRE(code_offset2 == 0 || !is_signed, "bit_plane_stack::from_parts: code_offset2 = ", code_offset2,
                     ": only unsigned masters carry a code offset");
@@ -292,8 +309,10 @@ class bit_plane_stack {
                     scales.size());
     BITDIAL_REQUIRE(planes.size() == s.geo_.total_bytes(), "bit_plane_stack::from_parts: plane bytes = ", planes.size(),
                     ": expected ", s.geo_.total_bytes());
-    detail::check_stack_params(scales, zero_points, bits, is_signed, code_offset2, "bit_plane_stack::from_parts");
+    detail::check_stack_params(scales, zero_points, bits, is_signed, code_offset2, "bit_plane_stack::from_parts",
+                               offsets);
     s.scales_ = std::move(scales);
+    s.offsets_ = std::move(offsets);
     s.zero_points_ = std::move(zero_points);
     s.planes_ = std::move(planes);
     s.check_padding("bit_plane_stack::from_parts");
@@ -339,7 +358,7 @@ class bit_plane_stack {
                     ": expected ", m.gran.count(m.rows, m.cols));
     BITDIAL_REQUIRE(m.zero_points.empty() || m.zero_points.size() == m.scales.size(), where,
                     ": zero_points.size() = ", m.zero_points.size(), ": expected 0 or ", m.scales.size());
-    detail::check_stack_params(m.scales, m.zero_points, m.bits, is_signed, code_offset2, where);
+    detail::check_stack_params(m.scales, m.zero_points, m.bits, is_signed, code_offset2, where, m.offsets);
     const std::int32_t lo = is_signed ? signed_min(m.bits) : 0;
     const std::int32_t hi = is_signed ? signed_max(m.bits) : unsigned_max(m.bits);
     for (std::size_t i = 0; i < m.codes.size(); ++i)
@@ -347,6 +366,7 @@ class bit_plane_stack {
                       ": outside the ", m.bits, "-bit range [", lo, ", ", hi, "]");
     s.scales_ = m.scales;
     s.zero_points_ = m.zero_points;
+    s.offsets_ = m.offsets;
     s.planes_ = aligned_buffer(s.geo_.total_bytes());
 
     const tile32x16& g = s.geo_;
@@ -389,6 +409,7 @@ class bit_plane_stack {
     const std::size_t blocks = geo_.row_blocks();
     block_scales_.assign(blocks * groups_per_row_ * RB, 0.0f);
     if (!zero_points_.empty()) block_zero_points_.assign(block_scales_.size(), 0);
+    if (!offsets_.empty()) block_offsets_.assign(block_scales_.size(), 0.0f);
     const std::size_t glen = geo_.cols / groups_per_row_;
     for (std::size_t r = 0; r < geo_.rows; ++r)
       for (std::size_t g = 0; g < groups_per_row_; ++g) {
@@ -396,6 +417,7 @@ class bit_plane_stack {
         const std::size_t at = ((r / RB) * groups_per_row_ + g) * RB + r % RB;
         block_scales_[at] = scales_[gi];
         if (!zero_points_.empty()) block_zero_points_[at] = zero_points_[gi];
+        if (!offsets_.empty()) block_offsets_[at] = offsets_[gi];
       }
   }
 
@@ -460,10 +482,12 @@ class bit_plane_stack {
   std::int32_t code_offset2_ = 0;
   std::vector<float> scales_;
   std::vector<std::int32_t> zero_points_;
+  std::vector<float> offsets_;  // μ per scale group; empty: none
   aligned_buffer planes_;
   std::vector<std::uint32_t> ones_;              // [row][group][plane]
   std::vector<float> block_scales_;              // [row block][group][32 rows]
   std::vector<std::int32_t> block_zero_points_;  // same order; empty without zero points
+  std::vector<float> block_offsets_;             // same order; empty without offsets
   std::array<width_fit, fit_rules * 8> fits_{};  // [rule][b − 1]; empty: literal reconstruction
 };
 

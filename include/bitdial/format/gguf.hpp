@@ -16,19 +16,17 @@
 //   power of two), default 32.
 //
 // ne[0] is the contiguous (row) length: a 2-D tensor with ne = [K, M] is an M × K row-major matrix
-// (M output channels of K inputs). Tensor types read here (ggml_type numbers): F32 (0), F16 (1),
-// BF16 (30), and Q8_0 (8): blocks of 32 consecutive row elements, each block 34 bytes = fp16 d +
-// 32 int8 q, element value d·q (ggml-common.h block_q8_0; ggml's dequantize multiplies the int8 by
-// the fp16 d widened to float: exactly the float product computed here). ggml's quantize_row_q8_0
-// writes d = amax/127 rounded to fp16 and q = round-half-away(x / (amax/127)) in [-127, 127]; the
-// reader accepts every int8 (−128 too). Other ggml types are listed (their extent is not checked)
-// and refused when loaded.
+// (M output channels of K inputs). Every type ggml defines is listed with its block size, and its
+// extent checked (format/ggml_quants.hpp has the table). Loaded as floats: F32 (0), F16 (1), BF16
+// (30) widened exactly. Imported as masters without touching float values (import_master): Q4_0,
+// Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K — codes, per-group scales and (for the types
+// with mins) float offsets as format/ggml_quants.hpp derives them from ggml's block layouts, so the
+// master's full-width value is exactly ggml's dequantized value; load_matrix returns those values.
+// Other types (IQ*, TQ*, Q8_1, Q8_K, integer element types) are listed and refused, naming why.
 //
-// import_q8_0 turns a Q8_0 tensor into a bitdial INT8 master without touching float weights:
-// quantized_matrix<int8_t> with bits 8, granularity per_group(32), scales = float(d) (row-major
-// block order), codes = q. Its dequantized values are exactly ggml's d·q; bit_plane_stack::pack
-// stores it and view(stack, b) serves it at 1..8 bits by truncation or double rounding. A d that is
-// negative, Inf or NaN is refused (masters need finite scales >= 0; -0 is kept).
+// import_q8_0 (kept) returns a Q8_0 tensor as quantized_matrix<int8_t>: bits 8, per_group(32),
+// scales = float(d), codes = q; ggml's quantize_row_q8_0 writes d = amax/127 rounded to fp16 and
+// q = round-half-away(x / d) in [-127, 127]; the reader accepts every int8 (−128 too) and any finite d.
 //
 // Bounds: every read goes through a cursor that checks the file length first; counts and lengths
 // are compared with the bytes left before anything is allocated from them (a count of n items of
@@ -36,7 +34,7 @@
 // dimensions must fit int64 and their product (and byte size) must not overflow. Rejected, each
 // with a message naming it: truncation anywhere, bad magic or version, absurd counts or lengths,
 // unknown value types, duplicate keys or tensor names, general.alignment not a u32 power of two,
-// n_dims outside 1..4, overflowing dimensions, a row length not a multiple of the block (Q8_0),
+// n_dims outside 1..4, overflowing dimensions, a row length not a multiple of the type's block,
 // an offset that is misaligned or whose data runs past the end of the file, an unknown tensor,
 // a tensor type that cannot be loaded, a tensor that is not 2-D.
 #pragma once
@@ -50,6 +48,8 @@
 #include <variant>
 #include <vector>
 
+#include "bitdial/format/ggml_quants.hpp"
+#include "bitdial/format/master.hpp"
 #include "bitdial/format/tensor_file.hpp"
 
 namespace bitdial {
@@ -71,25 +71,8 @@ enum class gguf_type : std::uint32_t {
   float64 = 12
 };
 
-/// ggml tensor types this reader loads (the enum holds any number a file carries).
-enum class ggml_type : std::uint32_t { f32 = 0, f16 = 1, q8_0 = 8, bf16 = 30 };
-
 inline constexpr std::size_t q8_0_block = 32;        // elements per block
 inline constexpr std::size_t q8_0_block_bytes = 34;  // fp16 d + 32 int8
-
-inline const char* to_string(ggml_type t) noexcept {
-  switch (t) {
-    case ggml_type::f32:
-      return "F32";
-    case ggml_type::f16:
-      return "F16";
-    case ggml_type::q8_0:
-      return "Q8_0";
-    case ggml_type::bf16:
-      return "BF16";
-  }
-  return "unsupported";
-}
 
 /// One metadata entry. Scalars and strings keep their value; arrays keep element type and count.
 struct gguf_kv {
@@ -105,11 +88,14 @@ struct gguf_tensor {
   std::vector<std::uint64_t> ne;  // ne[0] = row length (contiguous)
   ggml_type type = ggml_type::f32;
   std::uint64_t offset = 0;  // from the start of the data section
-  std::uint64_t bytes = 0;   // data size; 0 for types this reader does not know
+  std::uint64_t bytes = 0;   // data size; 0 for type numbers ggml does not define
 
-  bool known_type() const noexcept {
-    return type == ggml_type::f32 || type == ggml_type::f16 || type == ggml_type::bf16 || type == ggml_type::q8_0;
-  }
+  /// A type ggml defines (its extent is checked at open).
+  bool known_type() const noexcept { return ggml_info(type) != nullptr; }
+  /// A type whose codes import as a master (format/ggml_quants.hpp).
+  bool importable() const noexcept { return known_type() && ggml_info(type)->master_bits > 0; }
+  /// A type load_matrix reads: floats and every importable type (dequantized exactly).
+  bool loadable() const noexcept { return known_type() && (ggml_info(type)->is_float || importable()); }
   /// A matrix: ne[1] rows of ne[0], any further dimensions 1.
   bool is_2d() const noexcept {
     return ne.size() >= 2 && std::all_of(ne.begin() + 2, ne.end(), [](std::uint64_t d) { return d == 1; });
@@ -267,19 +253,12 @@ class gguf_file {
       const std::uint64_t count = detail::checked_product(t.ne, where, "tensor '" + t.name + "'");
       t.type = static_cast<ggml_type>(c.get<std::uint32_t>("tensor type"));
       t.offset = c.get<std::uint64_t>("tensor offset");
-      if (t.known_type()) {
-        if (t.type == ggml_type::q8_0) {
-          BITDIAL_REQUIRE(t.ne[0] % q8_0_block == 0, where, ": tensor '", t.name, "': ne[0] = ", t.ne[0],
-                          ": not a multiple of the Q8_0 block (32)");
-          t.bytes = count / q8_0_block * q8_0_block_bytes;  // <= 34/32 of a 64-bit count: checked below
-          BITDIAL_REQUIRE(count / q8_0_block <= UINT64_MAX / q8_0_block_bytes, where, ": tensor '", t.name,
-                          "': shape = ", detail::shape_string(t.ne), ": byte size overflows 64 bits (absurd shape)");
-        } else {
-          const std::uint64_t size = t.type == ggml_type::f32 ? 4 : 2;
-          BITDIAL_REQUIRE(count <= UINT64_MAX / size, where, ": tensor '", t.name,
-                          "': shape = ", detail::shape_string(t.ne), ": byte size overflows 64 bits (absurd shape)");
-          t.bytes = count * size;
-        }
+      if (const ggml_type_info* info = ggml_info(t.type)) {
+        BITDIAL_REQUIRE(t.ne[0] % info->block == 0, where, ": tensor '", t.name, "': ne[0] = ", t.ne[0],
+                        ": not a multiple of the ", info->name, " block (", info->block, ")");
+        BITDIAL_REQUIRE(count / info->block <= UINT64_MAX / info->bytes, where, ": tensor '", t.name,
+                        "': shape = ", detail::shape_string(t.ne), ": byte size overflows 64 bits (absurd shape)");
+        t.bytes = count / info->block * info->bytes;
       }
       f.tensors_.push_back(std::move(t));
     }
@@ -325,25 +304,20 @@ class gguf_file {
     return std::any_of(tensors_.begin(), tensors_.end(), [&](const auto& t) { return t.name == name; });
   }
 
-  /// A 2-D F32 / F16 / BF16 tensor as a float matrix (ne[1] rows × ne[0] cols); Q8_0 gives d·q.
+  /// A 2-D tensor as a float matrix (ne[1] rows × ne[0] cols): F32 / F16 / BF16 widened exactly,
+  /// and every importable quantized type dequantized exactly as ggml does (the imported master's
+  /// full-width values, format/ggml_quants.hpp).
   float_matrix load_matrix(std::string_view name) const {
     const gguf_tensor& t = find(name);
     check_matrix(t, "gguf_file::load_matrix");
-    if (t.type == ggml_type::q8_0) {  // d·q, the float product ggml's dequantize computes
-      const auto raw = read_blocks(t, "gguf_file::load_matrix");
-      float_matrix m{static_cast<std::size_t>(t.rows()), static_cast<std::size_t>(t.cols()), {}};
-      m.data.resize(m.rows * m.cols);
-      for (std::size_t b = 0; b < m.data.size() / q8_0_block; ++b) {
-        const std::uint8_t* blk = raw.data() + b * q8_0_block_bytes;
-        const float d = half_to_float(static_cast<std::uint16_t>(blk[0] | (blk[1] << 8)));
-        for (std::size_t i = 0; i < q8_0_block; ++i)
-          m.data[b * q8_0_block + i] = d * static_cast<float>(static_cast<std::int8_t>(blk[2 + i]));
-      }
-      return m;
+    if (t.importable()) {
+      const imported_master q = import_master(name);
+      return float_matrix{q.rows(), q.cols(), q.dequantize()};
     }
     BITDIAL_REQUIRE(t.type == ggml_type::f32 || t.type == ggml_type::f16 || t.type == ggml_type::bf16,
-                    "gguf_file::load_matrix: tensor '", t.name, "': type = ", static_cast<std::uint32_t>(t.type),
-                    ": unsupported tensor type (F32, F16, BF16, Q8_0)");
+                    "gguf_file::load_matrix: tensor '", t.name, "': type = ", to_string(t.type), " (",
+                    static_cast<std::uint32_t>(t.type), "): unsupported tensor type: ", ggml_import_limit(t.type),
+                    " (loads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)");
     float_matrix m;
     m.rows = static_cast<std::size_t>(t.rows());
     m.cols = static_cast<std::size_t>(t.cols());
@@ -358,6 +332,19 @@ class gguf_file {
         m.data[i] = t.type == ggml_type::f16 ? half_to_float(h[i]) : bf16_to_float(h[i]);
     }
     return m;
+  }
+
+  /// A 2-D quantized tensor as a master, codes as stored (format/ggml_quants.hpp lists the types,
+  /// what each becomes, and why the others do not import).
+  imported_master import_master(std::string_view name) const {
+    constexpr const char* where = "gguf_file::import_master";
+    const gguf_tensor& t = find(name);
+    BITDIAL_REQUIRE(t.importable(), where, ": tensor '", t.name, "': type = ", to_string(t.type), " (",
+                    static_cast<std::uint32_t>(t.type), "): does not import as a master: ", ggml_import_limit(t.type));
+    check_matrix(t, where);
+    const auto raw = read_blocks(t, where);
+    return decode_ggml_master(t.type, raw.data(), raw.size(), static_cast<std::size_t>(t.rows()),
+                              static_cast<std::size_t>(t.cols()), "tensor '" + t.name + "'");
   }
 
   /// A 2-D Q8_0 tensor as an INT8 master: bits 8, per_group(32), scales = float(d), codes = q.
@@ -380,8 +367,8 @@ class gguf_file {
       const std::uint8_t* blk = raw.data() + b * q8_0_block_bytes;
       const auto d = static_cast<std::uint16_t>(blk[0] | (blk[1] << 8));
       const float s = half_to_float(d);
-      BITDIAL_REQUIRE(std::isfinite(s) && s >= 0.0f, where, ": tensor '", t.name, "': block ", b, " (row ",
-                      b / (m.cols / q8_0_block), "): d = ", s, ": a master scale must be finite and >= 0");
+      BITDIAL_REQUIRE(std::isfinite(s), where, ": tensor '", t.name, "': block ", b, " (row ",
+                      b / (m.cols / q8_0_block), "): d = ", s, ": a master scale must be finite");
       m.scales[b] = s;
       std::memcpy(m.codes.data() + b * q8_0_block, blk + 2, q8_0_block);
     }
@@ -396,7 +383,7 @@ class gguf_file {
     return s;
   }
 
-  /// The bytes of a Q8_0 tensor (size bounded by the file: checked at open).
+  /// The bytes of a tensor (size bounded by the file: checked at open).
   std::vector<std::uint8_t> read_blocks(const gguf_tensor& t, const char* where) const {
     return src_.read(data_start_ + t.offset, static_cast<std::size_t>(t.bytes), where, "tensor data");
   }

@@ -177,6 +177,12 @@ class safetensors_file {
            (t.dtype == st_dtype::f32 || t.dtype == st_dtype::f16 || t.dtype == st_dtype::bf16);
   }
 
+  /// The raw bytes of a tensor (any dtype; its range was checked at open).
+  std::vector<std::uint8_t> read_bytes(const safetensors_tensor& t) const {
+    return src_.read(data_start_ + t.begin, static_cast<std::size_t>(t.end - t.begin), "safetensors_file::read_bytes",
+                     "tensor data");
+  }
+
   /// Offset of the data buffer in the file, and its size.
   std::uint64_t data_start() const noexcept { return data_start_; }
   std::uint64_t data_size() const noexcept { return data_size_; }

@@ -1,8 +1,9 @@
 // bitdial/format/serialize.hpp — a stored bit-plane stack to a file and back.
 //
-// File layout, version 2 (version 1 = the same without the fit block), all integers little-endian.
-// One encoding per stack: a stack without fits is written as version 1, a stack with fits as
-// version 2 with at least one fit (a version 2 file with fit count 0 is rejected).
+// File layout, version 3 (version 2 = without the offset block, version 1 = without offsets and
+// fits), all integers little-endian. One encoding per stack: a stack without offsets or fits is
+// written as version 1, one with fits but no offsets as version 2 with at least one fit (a version 2
+// file with fit count 0 is rejected), one with float offsets as version 3 (any fit count).
 //
 //   offset  size  field
 //   0       8     magic "BITDIAL\0"
@@ -19,7 +20,8 @@
 //   64      8     u64 zero-point count (0 or the scale count)
 //   72      8     u64 plane bytes (must equal the layout's size for the shape)
 //   80      ...   f32 scales, i32 zero points, plane bytes
-//   v2 only:      u32 fit count F, then F fits (fitted per-width reconstruction, SEMANTICS §3b),
+//   v3 only:      u64 offset count (the scale count), f32 offsets μ (value = s·(q − z) + μ)
+//   v2, v3:       u32 fit count F, then F fits (fitted per-width reconstruction, SEMANTICS §3b),
 //                 each u32 rule (0 truncate, 1 round_half_up, 2 round_half_even), u32 width b
 //                 (1..B−1), f32 α[rows], i16 β[rows]; rules and widths strictly ascending
 //   end-8   8     u64 FNV-1a 64 checksum of every byte before it
@@ -43,7 +45,7 @@ namespace bitdial {
 static_assert(std::endian::native == std::endian::little, "bitdial files are little-endian; port the codec");
 
 inline constexpr char file_magic[8] = {'B', 'I', 'T', 'D', 'I', 'A', 'L', '\0'};
-inline constexpr std::uint32_t file_version = 2;  // version 1 files still load
+inline constexpr std::uint32_t file_version = 3;  // versions 1 and 2 still load
 
 namespace detail {
 
@@ -105,7 +107,7 @@ inline std::vector<std::uint8_t> serialize(const bit_plane_stack& s) {
   BITDIAL_REQUIRE(s.rows() > 0, "serialize: stack shape = ", s.rows(), "x", s.cols(), ": the stack is empty");
   detail::byte_writer w;
   w.put_bytes(file_magic, sizeof file_magic);
-  w.put(s.fitted() ? file_version : std::uint32_t{1});
+  w.put(s.has_offsets() ? std::uint32_t{3} : s.fitted() ? std::uint32_t{2} : std::uint32_t{1});
   w.put(std::uint32_t{1});
   w.put(std::uint64_t{s.rows()});
   w.put(std::uint64_t{s.cols()});
@@ -120,10 +122,14 @@ inline std::vector<std::uint8_t> serialize(const bit_plane_stack& s) {
   w.put_bytes(s.scales().data(), s.scales().size_bytes());
   w.put_bytes(s.zero_points().data(), s.zero_points().size_bytes());
   w.put_bytes(s.bytes().data(), s.bytes().size());
+  if (s.has_offsets()) {
+    w.put(std::uint64_t{s.offsets().size()});
+    w.put_bytes(s.offsets().data(), s.offsets().size_bytes());
+  }
   std::uint32_t fits = 0;
   for (int rule = 0; rule < bit_plane_stack::fit_rules; ++rule)
     for (int b = 1; b < s.master_bits(); ++b) fits += s.has_fit(rule, b) ? 1 : 0;
-  if (fits) w.put(fits);
+  if (fits || s.has_offsets()) w.put(fits);
   for (int rule = 0; rule < bit_plane_stack::fit_rules; ++rule)
     for (int b = 1; b < s.master_bits(); ++b)
       if (s.has_fit(rule, b)) {
@@ -150,8 +156,8 @@ inline bit_plane_stack deserialize(const std::uint8_t* data, std::size_t size) {
   detail::byte_reader r(data, size - 8, where);
   r.take(8, "magic");
   const auto version = r.get<std::uint32_t>("version");
-  BITDIAL_REQUIRE(version == 1 || version == file_version, where, ": version = ", version,
-                  ": this build reads versions 1 and ", file_version);
+  BITDIAL_REQUIRE(version >= 1 && version <= file_version, where, ": version = ", version,
+                  ": this build reads versions 1 to ", file_version);
   BITDIAL_REQUIRE(sum == stored_sum, where, ": checksum = ", stored_sum, ": does not match the contents (", sum,
                   "): the file is corrupted");
   const auto kind = r.get<std::uint32_t>("kind");
@@ -189,13 +195,15 @@ inline bit_plane_stack deserialize(const std::uint8_t* data, std::size_t size) {
     BITDIAL_REQUIRE(need == r.remaining(), where, ": payload = ", r.remaining(), " bytes: expected ", need,
                     r.remaining() < need ? " (truncated file)" : " (trailing bytes)");
   else
-    BITDIAL_REQUIRE(need + 4 <= r.remaining(), where, ": payload = ", r.remaining(), " bytes: expected at least ",
-                    need + 4, " with the version 2 fit count (truncated file)");
+    BITDIAL_REQUIRE(need + (version == 3 ? 12 + n_scales * 4 : 4) <= r.remaining(), where,
+                    ": payload = ", r.remaining(), " bytes: expected at least ",
+                    need + (version == 3 ? 12 + n_scales * 4 : 4),
+                    version == 3 ? " with the version 3 offsets and fit count (truncated file)"
+                                 : " with the version 2 fit count (truncated file)");
   std::vector<float> scales(n_scales);
   std::memcpy(scales.data(), r.take(n_scales * 4, "scales"), n_scales * 4);
   for (std::size_t i = 0; i < scales.size(); ++i)
-    BITDIAL_REQUIRE(std::isfinite(scales[i]) && scales[i] >= 0.0f, where, ": scales[", i, "] = ", scales[i],
-                    ": must be finite and >= 0");
+    BITDIAL_REQUIRE(std::isfinite(scales[i]), where, ": scales[", i, "] = ", scales[i], ": must be finite");
   std::vector<std::int32_t> zps(n_zp);
   const std::uint8_t* zp_bytes = r.take(n_zp * 4, "zero points");
   if (n_zp) std::memcpy(zps.data(), zp_bytes, n_zp * 4);  // memcpy(null, …, 0) is undefined
@@ -204,12 +212,20 @@ inline bit_plane_stack deserialize(const std::uint8_t* data, std::size_t size) {
                     "] = ", zps[i], ": outside the ", bits, "-bit code range");
   aligned_buffer planes(n_planes);
   std::memcpy(planes.data(), r.take(n_planes, "planes"), n_planes);
+  std::vector<float> offsets;
+  if (version == 3) {
+    const auto n_off = r.get<std::uint64_t>("offset count");
+    BITDIAL_REQUIRE(n_off == n_scales, where, ": offset count = ", n_off, ": expected one per scale (", n_scales, ")");
+    offsets.resize(n_off);
+    std::memcpy(offsets.data(), r.take(n_off * 4, "offsets"), n_off * 4);
+  }
   auto out = bit_plane_stack::from_parts(rows, cols, static_cast<int>(bits), flags & 1u, g, std::move(scales),
-                                         std::move(zps), std::move(planes), offset2);
+                                         std::move(zps), std::move(planes), offset2, std::move(offsets));
   if (version == 1) return out;
   const auto n_fits = r.get<std::uint32_t>("fit count");
   const std::uint64_t fit_bytes = 8 + rows * 6;
-  BITDIAL_REQUIRE(n_fits >= 1, where, ": fit count = 0: a stack without fits is written as version 1");
+  BITDIAL_REQUIRE(n_fits >= 1 || version == 3, where,
+                  ": fit count = 0: a stack without fits or offsets is written as version 1");
   BITDIAL_REQUIRE(n_fits <= 3u * 8u && n_fits * fit_bytes == r.remaining(), where, ": fit count = ", n_fits, ": ",
                   r.remaining(), " bytes remain, expected ", std::uint64_t{n_fits} * fit_bytes,
                   n_fits * fit_bytes > r.remaining() ? " (truncated file)" : " (trailing bytes)");

@@ -47,7 +47,7 @@ class plane_slice_stack {
         case slice_grid::mid_rise:
         case slice_grid::binary: {
           const int b = m.bits;
-          quantized_matrix<std::uint8_t> u{m.rows, m.cols, b, m.gran, {}, {}, {}};
+          quantized_matrix<std::uint8_t> u{m.rows, m.cols, b, m.gran, {}, {}, {}, {}};
           u.codes.resize(m.codes.size());
           for (std::size_t i = 0; i < m.codes.size(); ++i) {
             const int c = m.codes[i];
@@ -97,7 +97,7 @@ class bitstack_planes {
     bitstack_planes out;
     out.rank_ = m.rank();
     for (std::size_t j = 0; j < m.slices(); ++j) {
-      quantized_matrix<std::uint8_t> s{m.rows(), m.cols(), 1, granularity::per_row(), {}, {}, {}};
+      quantized_matrix<std::uint8_t> s{m.rows(), m.cols(), 1, granularity::per_row(), {}, {}, {}, {}};
       s.codes.resize(m.rows() * m.cols());
       for (std::size_t r = 0; r < m.rows(); ++r)
         for (std::size_t c = 0; c < m.cols(); ++c) s.codes[r * m.cols() + c] = m.sign(j, r, c) > 0 ? 1 : 0;

@@ -5,7 +5,8 @@
 //     sumx(n, g)    = Σ_{c ∈ g} xq(n, c)
 // and then all call finish_row, so the float outputs of every kernel, ISA and thread count are
 // identical, operation for operation:
-//     y(n, r) = bias_r + sx(n) · Σ_g float(s_g·α_r) · (float(256·acc + off_r,g·sumx) · 2^−8)
+//     y(n, r) = bias_r + sx(n) · Σ_g [ float(s_g·α_r) · (float(256·acc + off_r,g·sumx) · 2^−8)
+//                                      (+ μ_g · float(sumx), for a master with float offsets) ]
 // with groups summed in ascending order (r view-relative for the bias: a shard passes its own rows'
 // bias). α_r and off_r,g are the view's row factor and offset (plane_view::multiplier, offset256):
 // 2^k and the folded truncation midpoint / zero point for the literal rules, the fitted α_r and
@@ -35,6 +36,7 @@ inline float finish_row(const plane_view& v, std::size_t r, const std::int64_t* 
   const std::size_t groups = s.groups_per_row();
   const std::size_t glen = v.cols() / groups;
   const float mult = v.multiplier(row);
+  const float* mu = s.has_offsets() ? s.offsets().data() : nullptr;
   float sum = 0.0f;
   for (std::size_t g = 0; g < groups; ++g) {
     const std::size_t gi = s.gran().index(row, g * glen, v.cols());
@@ -43,6 +45,12 @@ inline float finish_row(const plane_view& v, std::size_t r, const std::int64_t* 
     BITDIAL_ROUNDED(sc);
     float term = sc * (static_cast<float>(t) * 0x1p-8f);
     BITDIAL_ROUNDED(term);
+    if (mu != nullptr) {  // μ_g·Σx: the product rounded, then added to the group's term
+      float m = mu[gi] * static_cast<float>(sumx[g]);
+      BITDIAL_ROUNDED(m);
+      term += m;
+      BITDIAL_ROUNDED(term);
+    }
     sum += term;
   }
   float y = token_scale * sum;

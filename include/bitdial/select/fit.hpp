@@ -17,7 +17,8 @@
 // (zeros are served); a constant served term t_c = t0 ≠ 0 → β = 0, α = the best constant / t0;
 // t_c = 0 throughout → β = 1 step, α = the best constant. The target w is the float weight matrix
 // the master was quantized from, or, for a master imported as codes, the master's own full-width
-// values (then the fit is the best affine map of the truncated code to the master).
+// values (then the fit is the best affine map of the truncated code to the master). A master with
+// float offsets μ_g (value s·(q − z) + μ) fits w − μ_g: the offset is served unchanged at every width.
 #pragma once
 
 #include <cmath>
@@ -100,6 +101,7 @@ inline void fit_reconstruction_impl(bit_plane_stack& s, const float* w, std::siz
   std::vector<std::int16_t> beta(alpha.size());
   const auto scales = s.scales();
   const auto zps = s.zero_points();
+  const auto mus = s.offsets();
   const std::int32_t o2 = s.code_offset2();
   thread_pool& pool = o.pool ? *o.pool : thread_pool::global();
   parallel_for(
@@ -114,7 +116,9 @@ inline void fit_reconstruction_impl(bit_plane_stack& s, const float* w, std::siz
             const std::size_t g = s.gran().index(r, c, K);
             sc[c] = scales[g];
             zoff[c] = o2 / 2.0 - (zps.empty() ? 0.0 : double(zps[g]));
-            tgt[c] = w ? w[r * ldw + c] : static_cast<float>(sc[c] * (q[c] + zoff[c]));
+            // The target of s·(A·t + C): the weight less the group's float offset μ, if any.
+            tgt[c] = w ? static_cast<float>(double(w[r * ldw + c]) - (mus.empty() ? 0.0 : double(mus[g])))
+                       : static_cast<float>(sc[c] * (q[c] + zoff[c]));
           }
           for (std::size_t ri = 0; ri < rules.size(); ++ri)
             for (int b = 1; b < B; ++b) {

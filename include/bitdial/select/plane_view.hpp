@@ -32,6 +32,11 @@
 // rules α_r = 2^k and the result equals s·(2^k·q_b + m_k + o/2 − z) rounded once (the scalings are by
 // powers of two), i.e. the literal value bit for bit.
 //
+// A master imported with a float offset μ per scale group (value = s·(q − z) + μ; ggml's Q4_1,
+// Q5_1 and k-quants store d·q − m) serves x̂ + μ at every width: the offset does not depend on the
+// served code, so it is one more per-group term, μ_g·Σx, in the epilogue (kernels/epilogue.hpp).
+// Its value is the rounded x̂ above plus μ, rounded once more.
+//
 // A view holds a pointer to its stack: like std::string_view, it must not outlive it.
 #pragma once
 
@@ -41,12 +46,8 @@
 #include "bitdial/core/rounding.hpp"
 #include "bitdial/format/bit_planes.hpp"
 
-/// Makes the compiler materialise x: no multiply-add contraction can reach across it.
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define BITDIAL_ROUNDED(x) __asm__("" : "+x"(x))
-#else
-#define BITDIAL_ROUNDED(x) ((void)0)
-#endif
+// BITDIAL_ROUNDED (core/rounding.hpp) makes the compiler materialise a value: no multiply-add
+// contraction can reach across it.
 
 namespace bitdial {
 
@@ -150,6 +151,11 @@ struct plane_view {
     return fit_offset ? lit + fit_offset[row] : lit;
   }
 
+  /// Float offset μ of scale group `group_index` (0 for a master without offsets).
+  float offset(std::size_t group_index) const noexcept {
+    return stack->has_offsets() ? stack->offsets()[group_index] : 0.0f;
+  }
+
   /// Exact b-bit dequantized value of element (r, c) (see the header comment).
   float dequantize(std::size_t r, std::size_t c) const noexcept {
     const std::size_t row = row_begin + r;
@@ -157,7 +163,10 @@ struct plane_view {
     float s = scale(g) * multiplier(row);
     BITDIAL_ROUNDED(s);
     const std::int64_t t = std::int64_t{code(r, c)} * 256 + offset256(g, row);
-    return s * (static_cast<float>(t) * 0x1p-8f);
+    float v = s * (static_cast<float>(t) * 0x1p-8f);
+    if (!stack->has_offsets()) return v;
+    BITDIAL_ROUNDED(v);
+    return v + stack->offsets()[g];
   }
 
   /// Planes a kernel reads for this view (see the table in the header comment).

@@ -536,6 +536,7 @@ BITDIAL_TARGET_AVX512 inline void finish_block_avx512(const plane_view& w, std::
                                 (s.zero_points().empty() ? 0 : std::int64_t{s.zero_points()[0]} << zshift);
   const float* bscale = s.block_scales(blk);
   const std::int32_t* bzero = s.block_zero_points(blk);
+  const float* boff = s.block_offsets(blk);  // μ per row and group, or null
   const __m512 inv256 = _mm512_set1_ps(0x1p-8f);
   const __m512 tscale = _mm512_set1_ps(token_scale);
   for (std::size_t h = 0; h < 2; ++h) {
@@ -574,6 +575,12 @@ BITDIAL_TARGET_AVX512 inline void finish_block_avx512(const plane_view& w, std::
       __asm__("" : "+v"(sc));  // float(s·α_r), as in finish_row
       __m512 term = _mm512_mul_ps(sc, _mm512_mul_ps(f, inv256));
       __asm__("" : "+v"(term));  // rounded before the add, as in finish_row
+      if (boff != nullptr) {     // + μ_g·Σx, rounded, as in finish_row
+        __m512 m = _mm512_mul_ps(_mm512_loadu_ps(boff + g * RB + 16 * h), _mm512_set1_ps(static_cast<float>(sumx[g])));
+        __asm__("" : "+v"(m));
+        term = _mm512_add_ps(term, m);
+        __asm__("" : "+v"(term));
+      }
       sum = _mm512_add_ps(sum, term);
     }
     __m512 yv = _mm512_mul_ps(tscale, sum);
