@@ -143,7 +143,7 @@ struct quantized_matrix {
   std::vector<Code> codes;                // rows * cols, row-major
   std::vector<float> scales;              // gran.count(rows, cols)
   std::vector<std::int32_t> zero_points;  // empty, or gran.count(rows, cols)
-  std::vector<float> offsets;             // empty, or gran.count(rows, cols)
+  std::vector<float> offsets = {};        // empty, or gran.count(rows, cols)
 
   std::int32_t code(std::size_t r, std::size_t c) const noexcept { return codes[r * cols + c]; }
   std::size_t scale_index(std::size_t r, std::size_t c) const noexcept { return gran.index(r, c, cols); }

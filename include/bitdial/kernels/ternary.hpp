@@ -65,6 +65,8 @@ inline void check_ternary_codes(const quantized_matrix<std::int8_t>& q, const ch
                   ": expected ", q.gran.count(q.rows, q.cols));
   BITDIAL_REQUIRE(q.zero_points.empty(), where, ": zero_points.size() = ", q.zero_points.size(),
                   ": ternary codes are symmetric (no zero points)");
+  BITDIAL_REQUIRE(q.offsets.empty(), where, ": offsets.size() = ", q.offsets.size(),
+                  ": ternary codes carry no float offsets (serve such a master as a bit-plane stack)");
   for (std::size_t i = 0; i < q.scales.size(); ++i)
     BITDIAL_REQUIRE(std::isfinite(q.scales[i]) && q.scales[i] >= 0.0f, where, ": scales[", i, "] = ", q.scales[i],
                     ": must be finite and >= 0");
