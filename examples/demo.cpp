@@ -31,6 +31,7 @@
 #include <Eigen/Core>
 #include <bitdial/bitdial.hpp>
 #include <bitdial/format/checkpoint_import.hpp>
+#include <bitdial/quant/bitstack.hpp>
 #include <bitdial/format/gguf.hpp>
 #include <bitdial/format/npy.hpp>
 #include <bitdial/format/safetensors.hpp>

@@ -343,9 +343,9 @@ TEST_CASE("bit-serial: float front door quantizes per token, then matches the re
       const auto v = view(st, 4, serve_rule::round_half_up);
       std::vector<float> want(3 * 70), got(3 * 70), one(70);
       reference::bitserial_gemm(v, xq, matrix_view<float>(want.data(), 3, 70));
-      bitserial_gemm(v, X, matrix_view<float>(got.data(), 3, 70), bitserial_options{a, ae});
+      bitserial_gemm(v, X, matrix_view<float>(got.data(), 3, 70), {}, bitserial_options{a, ae});
       CHECK(got == want);
-      bitserial_gemv(v, std::span<const float>(xf.data() + 256, 256), one, bitserial_options{a, ae});
+      bitserial_gemv(v, std::span<const float>(xf.data() + 256, 256), one, {}, bitserial_options{a, ae});
       CHECK(std::equal(one.begin(), one.end(), want.begin() + 70));
       // The activations dequantize as the quantizers say: the same codes and scales.
       if (ae == act_encoding::twos_complement) {
@@ -367,7 +367,7 @@ TEST_CASE("bit-serial: float front door quantizes per token, then matches the re
   // 8-bit two's complement activations are BitNet's rule: same result as the int8 plane kernel.
   const auto v = view(st, 5);
   std::vector<float> a8(3 * 70), p8(3 * 70);
-  bitserial_gemm(v, X, matrix_view<float>(a8.data(), 3, 70), bitserial_options{8});
+  bitserial_gemm(v, X, matrix_view<float>(a8.data(), 3, 70), {}, bitserial_options{8});
   gemm(v, X, matrix_view<float>(p8.data(), 3, 70));
   CHECK(a8 == p8);
 }
@@ -384,12 +384,12 @@ TEST_CASE("bit-serial: rejects bad arguments by name", "[bitserial][errors]") {
   CHECK_THROWS_WITH(bitserial_gemm(v, x, matrix_view<float>(y.data(), 1, 4), gemm_params{nullptr, 4, 9}),
                     Catch::Contains("row_begin = 4"));
   std::vector<float> xf(64, 1.0f);
-  CHECK_THROWS_WITH(bitserial_gemv(v, xf, y, bitserial_options{0}), Catch::Contains("act_bits = 0"));
-  CHECK_THROWS_WITH(bitserial_gemv(v, xf, y, bitserial_options{9}), Catch::Contains("act_bits = 9"));
+  CHECK_THROWS_WITH(bitserial_gemv(v, xf, y, {}, bitserial_options{0}), Catch::Contains("act_bits = 0"));
+  CHECK_THROWS_WITH(bitserial_gemv(v, xf, y, {}, bitserial_options{9}), Catch::Contains("act_bits = 9"));
   xf[5] = NAN;
-  CHECK_THROWS_WITH(bitserial_gemv(v, xf, y, bitserial_options{4}), Catch::Contains("activations(0, 5) = nan"));
+  CHECK_THROWS_WITH(bitserial_gemv(v, xf, y, {}, bitserial_options{4}), Catch::Contains("activations(0, 5) = nan"));
   std::vector<float> y3(3);
-  CHECK_THROWS_WITH(bitserial_gemv(v, xf, y3, bitserial_options{4}), Catch::Contains("y.size() = 3"));
+  CHECK_THROWS_WITH(bitserial_gemv(v, xf, y3, {}, bitserial_options{4}), Catch::Contains("y.size() = 3"));
   quantized_activations q;
   q.rows = 1, q.cols = 2, q.bits = 2, q.codes = {1, 2}, q.scales = {1.0f}, q.zero_points = {0};
   CHECK_THROWS_WITH(bitserial_activations::from(q), Catch::Contains("activations.codes[1] = 2"));

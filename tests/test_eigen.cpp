@@ -104,11 +104,12 @@ TEST_CASE("eigen: gemv / gemm equal the raw-pointer front doors exactly", "[eige
       const eigen::row_matrix Xt = Xc.transpose();
       std::vector<float> raw(6 * 70), raw_bs(6 * 70), one(70);
       gemm(v, const_matrix(Xt.data(), 6, 96), matrix_view<float>(raw.data(), 6, 70));
-      bitserial_gemm(v, const_matrix(Xt.data(), 6, 96), matrix_view<float>(raw_bs.data(), 6, 70), bitserial_options{3});
+      bitserial_gemm(v, const_matrix(Xt.data(), 6, 96), matrix_view<float>(raw_bs.data(), 6, 70), {},
+                     bitserial_options{3});
       Eigen::MatrixXf Y(70, 6), Ys(70, 6), Ybs(70, 6);
       eigen::gemm(v, Xc, Y);
       eigen::gemm(v, holder.topRows(96), Ys);  // strided activations, no copy
-      eigen::bitserial_gemm(v, Xc, Ybs, bitserial_options{3});
+      eigen::bitserial_gemm(v, Xc, Ybs, {}, bitserial_options{3});
       for (std::size_t n = 0; n < 6; ++n)
         for (std::size_t r = 0; r < 70; ++r) {
           REQUIRE(Y(Eigen::Index(r), Eigen::Index(n)) == raw[n * 70 + r]);
@@ -121,7 +122,7 @@ TEST_CASE("eigen: gemv / gemm equal the raw-pointer front doors exactly", "[eige
       gemv(v, std::span<const float>(Xt.data() + 4 * 96, 96), one);
       for (std::size_t r = 0; r < 70; ++r) REQUIRE(y(Eigen::Index(r)) == one[r]);
       Eigen::MatrixXf outs = Eigen::MatrixXf::Zero(70, 3);
-      eigen::bitserial_gemv(v, Xc.col(2), outs.col(1), bitserial_options{3});
+      eigen::bitserial_gemv(v, Xc.col(2), outs.col(1), {}, bitserial_options{3});
       for (std::size_t r = 0; r < 70; ++r) REQUIRE(outs(Eigen::Index(r), 1) == raw_bs[2 * 70 + r]);
       CHECK(outs.col(0).isZero());
       CHECK(outs.col(2).isZero());
@@ -175,14 +176,14 @@ TEST_CASE("eigen: shape errors name the argument", "[eigen][errors]") {
   CHECK_THROWS_WITH(eigen::gemv(v, x, y), Catch::Contains("eigen::gemv: x.size() = 31"));
   x = Eigen::VectorXf::Ones(32);
   CHECK_THROWS_WITH(eigen::gemv(v, x, y7), Catch::Contains("eigen::gemv: y.size() = 7"));
-  CHECK_THROWS_WITH(eigen::bitserial_gemv(v, x, y7, bitserial_options{2}),
+  CHECK_THROWS_WITH(eigen::bitserial_gemv(v, x, y7, {}, bitserial_options{2}),
                     Catch::Contains("bitserial_gemv: y.size() = 7"));
   Eigen::MatrixXf X = Eigen::MatrixXf::Ones(30, 3), Y(8, 3), Y2(8, 2), X0(32, 0), Y0(8, 0);
   CHECK_THROWS_WITH(eigen::gemm(v, X, Y), Catch::Contains("eigen::gemm: X.rows() = 30"));
   X = Eigen::MatrixXf::Ones(32, 3);
   CHECK_THROWS_WITH(eigen::gemm(v, X, Y2), Catch::Contains("eigen::gemm: Y shape = 8x2"));
   CHECK_THROWS_WITH(eigen::gemm(v, X0, Y0), Catch::Contains("X.cols() = 0"));
-  CHECK_THROWS_WITH(eigen::bitserial_gemm(v, X, Y2, bitserial_options{2}),
+  CHECK_THROWS_WITH(eigen::bitserial_gemm(v, X, Y2, {}, bitserial_options{2}),
                     Catch::Contains("bitserial_gemm: Y shape = 8x2"));
   eigen::gemm(v, X, Y);  // the right shapes work
   CHECK(Y.allFinite());

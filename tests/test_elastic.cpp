@@ -1,7 +1,7 @@
 // Elastic weights: O(1) views and switches, concurrent readers during width switches, width maps,
 // budget allocation, the per-token router and the cross-width divergence report.
 #include <bitdial/quant/uniform.hpp>
-#include <bitdial/select/cross_width.hpp>
+#include <bitdial/analysis/cross_width.hpp>
 #include <bitdial/select/elastic_weight.hpp>
 #include <bitdial/select/policy.hpp>
 #include <bitdial/select/router.hpp>

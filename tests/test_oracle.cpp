@@ -66,6 +66,7 @@
 #include <bitdial/quant/double_rounding.hpp>
 #include <bitdial/quant/mx.hpp>
 #include <bitdial/quant/nvfp4.hpp>
+#include <bitdial/quant/bitstack.hpp>
 #include <bitdial/quant/residual.hpp>
 #include <bitdial/quant/ternary.hpp>
 #include <bitdial/quant/uniform.hpp>

@@ -1,7 +1,8 @@
 // Residual bit-slice stacks (SEMANTICS.md §4): uniform residual slices (independent and power-of-two
 // tiled), BitStack sign x low-rank slices, residual binarization; the slice_stack interface; errors.
-#include <bitdial/format/slice_stack.hpp>
+#include <bitdial/select/slice_view.hpp>
 #include <bitdial/quant/metrics.hpp>
+#include <bitdial/quant/bitstack.hpp>
 #include <bitdial/quant/residual.hpp>
 #include <bitdial/quant/uniform.hpp>
 

@@ -2,6 +2,7 @@
 // slice kernels (all n, per-token counts) equal the reference on every ISA; BitStack serving
 // stays within its activation-rounding bound.
 #include <bitdial/kernels/slices.hpp>
+#include <bitdial/quant/bitstack.hpp>
 
 #include "test_support.hpp"
 

@@ -6,6 +6,7 @@
 // Also: denormal and huge values either quantize to finite values with bounded error or are
 // rejected by name — never a silent NaN/Inf.
 #include <bitdial/bitdial.hpp>
+#include <bitdial/quant/bitstack.hpp>
 
 #include <cstdio>
 #include <functional>

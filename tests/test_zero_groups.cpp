@@ -14,6 +14,7 @@
 // equals the reference bit for bit, and changing the activations under a zero group leaves that
 // row's output bit-identical (the zero group contributes nothing).
 #include <bitdial/bitdial.hpp>
+#include <bitdial/quant/bitstack.hpp>
 
 #include <algorithm>
 #include <cmath>

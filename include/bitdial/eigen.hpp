@@ -21,7 +21,7 @@
 #include <type_traits>
 
 #include "bitdial/core/matrix.hpp"
-#include "bitdial/format/slice_stack.hpp"
+#include "bitdial/select/slice_view.hpp"
 #include "bitdial/kernels/bitserial.hpp"
 #include "bitdial/kernels/gemm.hpp"
 
@@ -143,19 +143,33 @@ inline void gemm(const plane_view& w, const Eigen::Ref<const Eigen::MatrixXf>& X
 
 /// y = Ŵ_b · x with a-bit bit-serial activations (bitdial::bitserial_gemv).
 inline void bitserial_gemv(const plane_view& w, const Eigen::Ref<const Eigen::VectorXf>& x,
-                           Eigen::Ref<Eigen::VectorXf> y, const bitserial_options& b, const gemm_params& p = {},
+                           Eigen::Ref<Eigen::VectorXf> y, const gemm_params& p = {}, const bitserial_options& b = {},
                            const run_options& o = {}) {
   detail::check_gemv_shapes(w, x.size(), y.size(), "eigen::bitserial_gemv");
   bitdial::bitserial_gemv(w, std::span<const float>(x.data(), static_cast<std::size_t>(x.size())),
-                          std::span<float>(y.data(), static_cast<std::size_t>(y.size())), b, p, o);
+                          std::span<float>(y.data(), static_cast<std::size_t>(y.size())), p, b, o);
 }
 
 /// Y = Ŵ_b · X with a-bit bit-serial activations, one token per column of X.
 inline void bitserial_gemm(const plane_view& w, const Eigen::Ref<const Eigen::MatrixXf>& X,
-                           Eigen::Ref<Eigen::MatrixXf> Y, const bitserial_options& b, const gemm_params& p = {},
+                           Eigen::Ref<Eigen::MatrixXf> Y, const gemm_params& p = {}, const bitserial_options& b = {},
                            const run_options& o = {}) {
   detail::check_gemm_shapes(w, X, Y, "eigen::bitserial_gemm");
-  bitdial::bitserial_gemm(w, detail::tokens_of(X), detail::outputs_of(Y), b, p, o);
+  bitdial::bitserial_gemm(w, detail::tokens_of(X), detail::outputs_of(Y), p, b, o);
+}
+
+/// The earlier argument order (options before params), kept for one release.
+[[deprecated("pass gemm_params before bitserial_options")]] inline void bitserial_gemv(
+    const plane_view& w, const Eigen::Ref<const Eigen::VectorXf>& x, Eigen::Ref<Eigen::VectorXf> y,
+    const bitserial_options& b, const gemm_params& p = {}, const run_options& o = {}) {
+  eigen::bitserial_gemv(w, x, y, p, b, o);
+}
+
+/// The earlier argument order (options before params), kept for one release.
+[[deprecated("pass gemm_params before bitserial_options")]] inline void bitserial_gemm(
+    const plane_view& w, const Eigen::Ref<const Eigen::MatrixXf>& X, Eigen::Ref<Eigen::MatrixXf> Y,
+    const bitserial_options& b, const gemm_params& p = {}, const run_options& o = {}) {
+  eigen::bitserial_gemm(w, X, Y, p, b, o);
 }
 
 }  // namespace bitdial::eigen

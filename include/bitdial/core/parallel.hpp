@@ -126,6 +126,22 @@ class thread_pool {
   std::atomic<bool> stop_{false};
 };
 
+/// The one row-block split every packed kernel uses: output rows [r0, r1) of weights whose rows start
+/// at `offset` in a store tiled by `block` rows. `parallel(blocks, run)` receives the number of whole
+/// blocks overlapping the rows and may call run(i0, i1) for any disjoint cover of [0, blocks) on any
+/// threads; each call hands fn(a, b) the rows [a, b) of its blocks, relative to the weights. No two
+/// calls touch one block.
+template <class Parallel, class Fn>
+void split_row_blocks(std::size_t offset, std::size_t r0, std::size_t r1, std::size_t block, Parallel&& parallel,
+                      Fn&& fn) {
+  const std::size_t b0 = (offset + r0) / block, b1 = (offset + r1 + block - 1) / block;
+  parallel(b1 - b0, [&](std::size_t i0, std::size_t i1) {
+    if (i0 >= i1) return;
+    const std::size_t s0 = std::max(offset + r0, (b0 + i0) * block), s1 = std::min(offset + r1, (b0 + i1) * block);
+    if (s0 < s1) fn(s0 - offset, s1 - offset);
+  });
+}
+
 /// Splits [0, n) into `chunks` contiguous ranges and runs fn(begin, end) on the pool.
 inline void parallel_for(std::size_t n, std::size_t chunks, const std::function<void(std::size_t, std::size_t)>& fn,
                          thread_pool& pool = thread_pool::global(), std::size_t threads = 0) {

@@ -13,30 +13,25 @@
 //                      activations v_jk ⊙ x.
 // Every stored value above is the quantizer's slice value exactly (the products are exact in
 // double), so dequantize(view_slices(n)) equals the quantizer's Ŵ(n) bit for bit.
+//
+// This header is storage only. Serving views of it — slice_view (the first n slices) and a BitStack
+// component as a plane_view — are select/slice_view.hpp; the member spellings view_slices(n) and
+// component(j, k) below forward there and need that header included where they are called.
 #pragma once
 
+#include <span>
 #include <vector>
 
 #include "bitdial/format/bit_planes.hpp"
 #include "bitdial/quant/residual.hpp"
-#include "bitdial/select/plane_view.hpp"
 
 namespace bitdial {
 
-class plane_slice_stack;
-
-/// The first n slices of a plane_slice_stack. O(1), copies nothing.
-struct slice_view {
-  const plane_slice_stack* stack = nullptr;
-  std::size_t n = 0;
-
-  inline plane_view slice(std::size_t j) const;
-  inline std::size_t rows() const noexcept;
-  inline std::size_t cols() const noexcept;
-  /// Ŵ(n)(r, c) = Σ_{j<n} slice_j(r, c), summed in double in slice order, rounded once to float.
-  inline float dequantize(std::size_t r, std::size_t c) const noexcept;
-  inline std::size_t bytes_read() const noexcept;
-};
+namespace detail {
+/// Defined in select/slice_view.hpp: the views of the stacks below (format sits below select, so
+/// the members that return views reach them through this dependent name, never an include).
+struct slice_views;
+}  // namespace detail
 
 class plane_slice_stack {
  public:
@@ -84,38 +79,15 @@ class plane_slice_stack {
     BITDIAL_REQUIRE(j < slices_.size(), "plane_slice_stack::slice: j = ", j, ": only ", slices_.size(), " slices");
     return slices_[j];
   }
-  /// The first n slices (1..slices()).
-  slice_view view_slices(std::size_t n) const {
-    BITDIAL_REQUIRE(n >= 1 && n <= slices_.size(), "plane_slice_stack::view_slices: n = ", n, ": must be in 1..",
-                    slices_.size());
-    return slice_view{this, n};
+  /// The first n slices (1..slices()): bitdial::view_slices(*this, n) (select/slice_view.hpp).
+  template <class Views = detail::slice_views>
+  auto view_slices(std::size_t n) const {
+    return Views::view_slices(*this, n);
   }
 
  private:
   std::vector<bit_plane_stack> slices_;
 };
-
-inline plane_view slice_view::slice(std::size_t j) const {
-  const bit_plane_stack& s = stack->slice(j);
-  return view(s, s.master_bits());
-}
-inline std::size_t slice_view::rows() const noexcept { return stack->rows(); }
-inline std::size_t slice_view::cols() const noexcept { return stack->cols(); }
-inline float slice_view::dequantize(std::size_t r, std::size_t c) const noexcept {
-  double acc = 0.0;
-  for (std::size_t j = 0; j < n; ++j) {
-    const plane_view v = slice(j);
-    const std::size_t g = v.stack->gran().index(r, c, v.cols());
-    const double twice = double(2 * std::int64_t{v.code(r, c)} + v.offset2(g));
-    acc += double(v.scale(g)) * (twice * 0.5);
-  }
-  return static_cast<float>(acc);
-}
-inline std::size_t slice_view::bytes_read() const noexcept {
-  std::size_t b = 0;
-  for (std::size_t j = 0; j < n; ++j) b += slice(j).bytes_read();
-  return b;
-}
 
 /// BitStack slices: sign planes plus float rank-r factors (see the header comment).
 class bitstack_planes {
@@ -147,13 +119,22 @@ class bitstack_planes {
   std::size_t rank() const noexcept { return rank_; }
   std::size_t rows() const noexcept { return signs_.front().rows(); }
   std::size_t cols() const noexcept { return signs_.front().cols(); }
-  /// Sign plane of slice j served with per-row scales 2·u_jk: its value is u_jk(r)·S_j(r, c).
-  plane_view component(std::size_t j, std::size_t k) const {
-    BITDIAL_REQUIRE(j < slices() && k < rank_, "bitstack_planes::component: (j, k) = (", j, ", ", k,
-                    "): out of range (", slices(), " slices, rank ", rank_, ")");
-    plane_view v = view(signs_[j], 1);
-    v.scale_override = u2_[j].data() + k * rows();
-    return v;
+  /// Sign plane S_j as a 1-bit master (codes ±1/2 through the offset, scale 2).
+  const bit_plane_stack& sign_planes(std::size_t j) const {
+    BITDIAL_REQUIRE(j < slices(), "bitstack_planes::sign_planes: j = ", j, ": only ", slices(), " slices");
+    return signs_[j];
+  }
+  /// 2·u_jk, the per-row scales that serve component k of slice j.
+  std::span<const float> u2(std::size_t j, std::size_t k) const {
+    BITDIAL_REQUIRE(j < slices() && k < rank_, "bitstack_planes::u2: (j, k) = (", j, ", ", k, "): out of range (",
+                    slices(), " slices, rank ", rank_, ")");
+    return {u2_[j].data() + k * rows(), rows()};
+  }
+  /// Sign plane of slice j served with per-row scales 2·u_jk: bitdial::component(*this, j, k)
+  /// (select/slice_view.hpp).
+  template <class Views = detail::slice_views>
+  auto component(std::size_t j, std::size_t k) const {
+    return Views::component(*this, j, k);
   }
   /// v_jk, the activation-side factor of component k of slice j.
   std::span<const float> v(std::size_t j, std::size_t k) const {
@@ -164,7 +145,7 @@ class bitstack_planes {
   std::size_t bytes_read(std::size_t n) const noexcept {
     std::size_t b = 0;
     for (std::size_t j = 0; j < n && j < slices(); ++j)
-      b += view(signs_[j], 1).bytes_read() + (u2_[j].size() + v_[j].size()) * sizeof(float);
+      b += signs_[j].layout().bytes_for_planes(1) + (u2_[j].size() + v_[j].size()) * sizeof(float);
     return b;
   }
 

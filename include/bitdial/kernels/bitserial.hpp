@@ -16,9 +16,13 @@
 //   portable    std::popcount over the rows32x32 / act_planes32 operands
 //   avx2        vpshufb nibble-table popcounts (kernels/x86/bitserial_avx2.hpp)
 //   avx512      vpopcntd (AVX-512 VPOPCNTDQ; kernels/x86/bitserial_avx512.hpp)
-// The kernel is chosen once per call; `automatic` takes the best the CPU supports. Packed kernels
-// need scale groups that are whole 32-K steps (per-row, per-tensor, or group % 32 == 0);
+// The kernel is chosen once per call from the rows of bitserial_kernels (kernels/dispatch.hpp);
+// `automatic` takes the best the CPU supports. Packed kernels need scale groups that are whole
+// 32-K steps (per-row, per-tensor, or group % 32 == 0; isa_serves<bitserial_kernels>(isa, view));
 // `automatic` runs the reference otherwise and a forced packed ISA is an error naming it.
+// Front doors as for plane views: pre-quantized activations (bitserial_activations), float
+// activations quantized inside the call, one float token — params, then bitserial_options (the
+// activation width and encoding), then run_options.
 // Rows are split over threads by whole 32-row blocks: results do not depend on the thread count.
 #pragma once
 
@@ -40,29 +44,6 @@ struct bitserial_options {
   int act_bits = 8;
   act_encoding encoding = act_encoding::twos_complement;
 };
-
-/// Whether this build and CPU run the bit-serial kernel of `isa`.
-inline bool bitserial_isa_available(kernel_isa isa) noexcept {
-  switch (isa) {
-    case kernel_isa::automatic:
-    case kernel_isa::reference:
-    case kernel_isa::portable:
-      return true;
-    case kernel_isa::avx2:
-      return x86::bitserial_avx2_available();
-    case kernel_isa::avx512:
-      return x86::bitserial_avx512_available();
-  }
-  return false;
-}
-
-/// Every bit-serial ISA usable here, best last.
-inline std::vector<kernel_isa> bitserial_isas() {
-  std::vector<kernel_isa> v;
-  for (auto i : {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2, kernel_isa::avx512})
-    if (bitserial_isa_available(i)) v.push_back(i);
-  return v;
-}
 
 namespace detail {
 
@@ -109,29 +90,15 @@ inline void check_bitserial_args(const plane_view& w, const bitserial_activation
   BITDIAL_REQUIRE(x.tokens() > 0, where, ": activations.tokens = 0: nothing to multiply");
   BITDIAL_REQUIRE(x.cols() == w.cols(), where, ": activations.cols = ", x.cols(),
                   ": must equal the weight K = ", w.cols());
-  BITDIAL_REQUIRE(y.data != nullptr, where, ": output: null data");
-  BITDIAL_REQUIRE(y.rows == x.tokens() && y.cols == w.rows(), where, ": output shape = ", y.rows, "x", y.cols,
-                  ": expected ", x.tokens(), "x", w.rows(), " (tokens x rows)");
-  BITDIAL_REQUIRE(y.stride >= y.cols, where, ": output.stride = ", y.stride, ": less than cols = ", y.cols);
-  const std::size_t r1 = std::min(p.row_end, w.rows());
-  BITDIAL_REQUIRE(p.row_begin < r1, where, ": params.row_begin = ", p.row_begin, ": empty row range (rows = ", w.rows(),
-                  ")");
+  check_output_args(y, x.tokens(), w.rows(), p, where);
   BITDIAL_REQUIRE(w.cols() < (std::size_t{1} << 31), where, ": K = ", w.cols(), ": must be below 2^31");
 }
 
-inline kernel_isa resolve_bitserial_isa(const plane_view& w, kernel_isa want, const char* where) {
-  BITDIAL_REQUIRE(bitserial_isa_available(want), where, ": isa = ", to_string(want),
-                  ": not supported by this CPU or build");
-  const bool packed_ok = bitserial_groups_ok(w);
-  if (want == kernel_isa::automatic) {
-    if (!packed_ok) return kernel_isa::reference;
-    if (x86::bitserial_avx512_available()) return kernel_isa::avx512;
-    if (x86::bitserial_avx2_available()) return kernel_isa::avx2;
-    return kernel_isa::portable;
-  }
-  BITDIAL_REQUIRE(want == kernel_isa::reference || packed_ok, where, ": isa = ", to_string(want), ": group size ",
-                  w.stack->gran().group, " is not a multiple of 32");
-  return want;
+inline std::string bitserial_group_rule(const plane_view& w) {
+  return "group size " + std::to_string(w.stack->gran().group) + " is not a multiple of 32";
+}
+inline bool bitserial_packed_serves(const plane_view& w) noexcept {
+  return w.stack != nullptr && bitserial_groups_ok(w);
 }
 
 /// Runs the packed kernel on view-relative rows [r0, r1) (whole blocks, or the range's part of
@@ -205,35 +172,65 @@ inline void bitserial_dispatch(const plane_view& w, const bitserial_activations&
   for (std::size_t n = 0; n < x.tokens(); ++n)
     for (std::size_t g = 0; g < j.groups; ++g)
       sums[n * j.groups + g] = x.sum(n, g * j.group_len, (g + 1) * j.group_len);
-  constexpr std::size_t RB = tile32x16::rows_per_block;
-  const std::size_t r0 = p.row_begin, r1 = std::min(p.row_end, w.rows());
-  const std::size_t b0 = (w.row_begin + r0) / RB, b1 = (w.row_begin + r1 + RB - 1) / RB;
-  thread_pool& pool = o.pool ? *o.pool : thread_pool::global();
-  const std::size_t used = std::min<std::size_t>(o.threads == 0 ? pool.size() : o.threads, b1 - b0);
-  parallel_for(
-      b1 - b0, used,
-      [&](std::size_t i0, std::size_t i1) {
-        if (i0 >= i1) return;
-        const std::size_t s0 = std::max(w.row_begin + r0, (b0 + i0) * RB),
-                          s1 = std::min(w.row_begin + r1, (b0 + i1) * RB);
-        if (s0 < s1) bitserial_rows(w, x, j, k, sums, y, p.bias, s0 - w.row_begin, s1 - w.row_begin, acc_out);
-      },
-      pool, used);
+  detail::for_row_blocks(
+      w.row_begin, p.row_begin, std::min(p.row_end, w.rows()), tile32x16::rows_per_block, o,
+      [&](std::size_t a, std::size_t b) { bitserial_rows(w, x, j, k, sums, y, p.bias, a, b, acc_out); });
+}
+
+inline void bitserial_run_reference(const plane_view& w, const bitserial_activations& x, matrix_view<float> y,
+                                    const gemm_params& p, const run_options&) {
+  reference::bitserial_gemm(w, x, y, p);
+}
+
+template <kernel_isa Isa>
+void bitserial_run_packed(const plane_view& w, const bitserial_activations& x, matrix_view<float> y,
+                          const gemm_params& p, const run_options& o) {
+  bitserial_dispatch(w, x, Isa, y, p, o, nullptr);
 }
 
 }  // namespace detail
+
+/// The bit-serial kernels (kernels/dispatch.hpp): plane views × activation planes. Every packed
+/// kernel needs scale groups of whole 32-K steps; the reference serves everything.
+struct bitserial_kernels {
+  using weights = plane_view;
+  using activations = bitserial_activations;
+  static constexpr const char* name = "bit-serial";
+  static std::span<const kernel_row<plane_view, bitserial_activations>> rows() noexcept;
+};
+
+namespace detail {
+// Worst first; resolve_kernel takes the last that runs here and serves the view.
+inline constexpr kernel_row<plane_view, bitserial_activations> bitserial_rows_table[] = {
+    {kernel_isa::reference, &isa_always, &always_serves, &no_rule, &bitserial_run_reference},
+    {kernel_isa::portable, &isa_always, &bitserial_packed_serves, &bitserial_group_rule,
+     &bitserial_run_packed<kernel_isa::portable>},
+    {kernel_isa::avx2, &x86::bitserial_avx2_available, &bitserial_packed_serves, &bitserial_group_rule,
+     &bitserial_run_packed<kernel_isa::avx2>},
+    {kernel_isa::avx512, &x86::bitserial_avx512_available, &bitserial_packed_serves, &bitserial_group_rule,
+     &bitserial_run_packed<kernel_isa::avx512>},
+    // ARM rows go here (kernels/arm/).
+};
+}  // namespace detail
+
+inline std::span<const kernel_row<plane_view, bitserial_activations>> bitserial_kernels::rows() noexcept {
+  return detail::bitserial_rows_table;
+}
+
+/// Whether this build and CPU run the bit-serial kernel of `isa`. Deprecated alias of
+/// kernel_isa_available<bitserial_kernels>(isa).
+inline bool bitserial_isa_available(kernel_isa isa) noexcept { return kernel_isa_available<bitserial_kernels>(isa); }
+
+/// Every bit-serial ISA usable here, best last. Deprecated alias of kernel_isas<bitserial_kernels>().
+inline std::vector<kernel_isa> bitserial_isas() { return kernel_isas<bitserial_kernels>(); }
 
 /// Y (tokens × rows) = X̂ · Ŵ_bᵀ for activations already in plane form.
 inline void bitserial_gemm(const plane_view& w, const bitserial_activations& x, matrix_view<float> y,
                            const gemm_params& p = {}, const run_options& o = {}) {
   constexpr const char* where = "bitserial_gemm";
   detail::check_bitserial_args(w, x, y, p, where);
-  const kernel_isa isa = detail::resolve_bitserial_isa(w, o.isa, where);
-  if (isa == kernel_isa::reference) {
-    reference::bitserial_gemm(w, x, y, gemm_params{p.bias, p.row_begin, std::min(p.row_end, w.rows())});
-    return;
-  }
-  detail::bitserial_dispatch(w, x, isa, y, p, o, nullptr);
+  const auto& k = resolve_kernel<bitserial_kernels>(w, o.isa, where);
+  k.run(w, x, y, gemm_params{p.bias, p.row_begin, std::min(p.row_end, w.rows())}, o);
 }
 
 /// The exact integer accumulators acc[(n·rows + r)·groups + g] the chosen kernel computes (what the
@@ -244,7 +241,7 @@ inline std::vector<std::int64_t> bitserial_accumulators(const plane_view& w, con
   BITDIAL_REQUIRE(w.stack != nullptr, where, ": weights: empty view");
   BITDIAL_REQUIRE(x.tokens() > 0 && x.cols() == w.cols(), where, ": activations.cols = ", x.cols(),
                   ": must equal the weight K = ", w.cols());
-  const kernel_isa isa = detail::resolve_bitserial_isa(w, o.isa, where);
+  const kernel_isa isa = resolve_kernel<bitserial_kernels>(w, o.isa, where).isa;
   if (isa == kernel_isa::reference) return reference::bitserial_accumulators(w, x);
   std::vector<std::int64_t> acc(x.tokens() * w.rows() * w.stack->groups_per_row(), 0);
   detail::bitserial_dispatch(w, x, isa, matrix_view<float>(), gemm_params{}, o, acc.data());
@@ -253,8 +250,8 @@ inline std::vector<std::int64_t> bitserial_accumulators(const plane_view& w, con
 
 /// Y (tokens × rows) = X · Ŵ_bᵀ for float activations, quantized per token to `b.act_bits` in
 /// `b.encoding` inside the call (quantize_bitserial).
-inline void bitserial_gemm(const plane_view& w, const_matrix x, matrix_view<float> y, const bitserial_options& b,
-                           const gemm_params& p = {}, const run_options& o = {}) {
+inline void bitserial_gemm(const plane_view& w, const_matrix x, matrix_view<float> y, const gemm_params& p = {},
+                           const bitserial_options& b = {}, const run_options& o = {}) {
   BITDIAL_REQUIRE(w.stack != nullptr, "bitserial_gemm: weights: empty view");
   BITDIAL_REQUIRE(x.cols == w.cols(), "bitserial_gemm: activations.cols = ", x.cols,
                   ": must equal the weight K = ", w.cols());
@@ -262,12 +259,26 @@ inline void bitserial_gemm(const plane_view& w, const_matrix x, matrix_view<floa
 }
 
 /// y = Ŵ_b · x for one float token.
-inline void bitserial_gemv(const plane_view& w, std::span<const float> x, std::span<float> y,
-                           const bitserial_options& b, const gemm_params& p = {}, const run_options& o = {}) {
+inline void bitserial_gemv(const plane_view& w, std::span<const float> x, std::span<float> y, const gemm_params& p = {},
+                           const bitserial_options& b = {}, const run_options& o = {}) {
   BITDIAL_REQUIRE(w.stack != nullptr, "bitserial_gemv: weights: empty view");
   BITDIAL_REQUIRE(y.size() == w.rows(), "bitserial_gemv: y.size() = ", y.size(),
                   ": expected the weight rows = ", w.rows());
-  bitserial_gemm(w, const_matrix(x.data(), 1, x.size()), matrix_view<float>(y.data(), 1, y.size()), b, p, o);
+  bitserial_gemm(w, const_matrix(x.data(), 1, x.size()), matrix_view<float>(y.data(), 1, y.size()), p, b, o);
+}
+
+/// The earlier argument order (options before params), kept for one release.
+[[deprecated("pass gemm_params before bitserial_options: bitserial_gemm(w, x, y, params, options, run)")]] inline void
+bitserial_gemm(const plane_view& w, const_matrix x, matrix_view<float> y, const bitserial_options& b,
+               const gemm_params& p = {}, const run_options& o = {}) {
+  bitserial_gemm(w, x, y, p, b, o);
+}
+
+/// The earlier argument order (options before params), kept for one release.
+[[deprecated("pass gemm_params before bitserial_options: bitserial_gemv(w, x, y, params, options, run)")]] inline void
+bitserial_gemv(const plane_view& w, std::span<const float> x, std::span<float> y, const bitserial_options& b,
+               const gemm_params& p = {}, const run_options& o = {}) {
+  bitserial_gemv(w, x, y, p, b, o);
 }
 
 }  // namespace bitdial

@@ -6,7 +6,13 @@
 //   portable    subset-sum lookup over the packed planes, plain C++
 //   avx2        the same lookup with vpshufb over regrouped tiles, int16 window sums (kernels/x86)
 //   avx512      the same lookup with vpermb + vpdpbusd over 64-byte tiles (kernels/x86)
-// `kernel_isa::automatic` takes the best the CPU supports; forcing an ISA the CPU lacks is an error.
+// The kernels and their rules are the rows of plane_gemm_kernels (kernels/dispatch.hpp):
+// `kernel_isa::automatic` takes the best that runs here and serves the view; forcing an ISA the CPU
+// lacks, or one whose rule the view breaks, is an error naming both. The rules, public through
+// isa_serves<plane_gemm_kernels>(isa, view):
+//   reference   every view
+//   portable    scale groups of whole 4-K lookups (per row, per tensor, or group % 4 == 0)
+//   avx2/avx512 scale groups of whole 16-K chunks (per row, per tensor, or group % 16 == 0)
 // Rows are split over threads by whole 32-row blocks, so no two threads touch one tile and the
 // result does not depend on the thread count.
 #pragma once
@@ -16,6 +22,7 @@
 #include <optional>
 
 #include "bitdial/core/parallel.hpp"
+#include "bitdial/kernels/dispatch.hpp"
 #include "bitdial/kernels/portable/plane_gemm.hpp"
 #include "bitdial/kernels/reference/gemm.hpp"
 #include "bitdial/quant/activation.hpp"
@@ -24,53 +31,6 @@
 #include "bitdial/kernels/x86/plane_avx512.hpp"
 
 namespace bitdial {
-
-enum class kernel_isa : std::uint8_t { automatic, reference, portable, avx2, avx512 };
-
-inline const char* to_string(kernel_isa i) noexcept {
-  switch (i) {
-    case kernel_isa::automatic:
-      return "automatic";
-    case kernel_isa::reference:
-      return "reference";
-    case kernel_isa::portable:
-      return "portable";
-    case kernel_isa::avx2:
-      return "avx2";
-    case kernel_isa::avx512:
-      return "avx512";
-  }
-  return "?";
-}
-
-/// Whether this build and this CPU can run kernels of `isa`.
-inline bool isa_available(kernel_isa isa) noexcept {
-  switch (isa) {
-    case kernel_isa::automatic:
-    case kernel_isa::reference:
-    case kernel_isa::portable:
-      return true;
-    case kernel_isa::avx2:
-      return x86::plane_avx2_available();
-    case kernel_isa::avx512:
-      return x86::plane_avx512_available();
-  }
-  return false;
-}
-
-/// Every ISA usable here, best last.
-inline std::vector<kernel_isa> available_isas() {
-  std::vector<kernel_isa> v;
-  for (auto i : {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2, kernel_isa::avx512})
-    if (isa_available(i)) v.push_back(i);
-  return v;
-}
-
-struct run_options {
-  kernel_isa isa = kernel_isa::automatic;
-  thread_pool* pool = nullptr;  // null: thread_pool::global()
-  std::size_t threads = 0;      // 0: every worker of the pool; 1: the calling thread only
-};
 
 namespace detail {
 
@@ -85,83 +45,83 @@ inline void check_gemm_args(const plane_view& w, const token_batch& x, matrix_vi
                   ", ", w.row_end, "): must be a non-empty range inside [0, ", w.stack->rows(), ")");
   BITDIAL_REQUIRE(w.rule == serve_rule::truncate || w.stack->is_signed(), where, ": weights.rule = ", to_string(w.rule),
                   ": double rounding needs a signed master");
-  BITDIAL_REQUIRE(x.tokens > 0, where, ": activations.tokens = 0: nothing to multiply");
-  BITDIAL_REQUIRE(x.codes != nullptr && x.scales != nullptr, where, ": activations: null codes or scales");
-  BITDIAL_REQUIRE(x.cols == w.cols(), where, ": activations.cols = ", x.cols, ": must equal the weight K = ", w.cols());
-  BITDIAL_REQUIRE(x.stride >= x.cols, where, ": activations.stride = ", x.stride, ": less than cols = ", x.cols);
-  BITDIAL_REQUIRE(y.data != nullptr, where, ": output: null data");
-  BITDIAL_REQUIRE(y.rows == x.tokens && y.cols == w.rows(), where, ": output shape = ", y.rows, "x", y.cols,
-                  ": expected ", x.tokens, "x", w.rows(), " (tokens x rows)");
-  BITDIAL_REQUIRE(y.stride >= y.cols, where, ": output.stride = ", y.stride, ": less than cols = ", y.cols);
-  const std::size_t r1 = std::min(p.row_end, w.rows());
-  BITDIAL_REQUIRE(p.row_begin < r1, where, ": params.row_begin = ", p.row_begin, ": empty row range (rows = ", w.rows(),
-                  ")");
-  for (std::size_t n = 0; n < x.tokens; ++n)
-    BITDIAL_REQUIRE(std::isfinite(x.scales[n]) && x.scales[n] >= 0.0f, where, ": activations.scales[", n,
-                    "] = ", x.scales[n], ": must be finite and >= 0");
+  check_token_args(x, w.cols(), y, w.rows(), p, where);
 }
 
-inline kernel_isa resolve_isa(const plane_view& w, kernel_isa want, const char* where) {
-  BITDIAL_REQUIRE(isa_available(want), where, ": isa = ", to_string(want), ": not supported by this CPU or build");
+/// The portable kernel's rule: scale groups of whole 4-K lookups (one group per row always is).
+inline bool plane_groups_of_4(const plane_view& w) noexcept {
+  if (w.stack == nullptr) return false;
   const std::size_t groups = w.stack->groups_per_row();
-  const std::size_t glen = w.cols() / groups;
-  const bool lut_ok = groups == 1 || glen % 4 == 0;
-  if (want == kernel_isa::automatic) {
-    if (x86::plane_avx512_supports(w)) return kernel_isa::avx512;
-    if (x86::plane_avx2_supports(w)) return kernel_isa::avx2;
-    return lut_ok ? kernel_isa::portable : kernel_isa::reference;
-  }
-  BITDIAL_REQUIRE(want != kernel_isa::portable || lut_ok, where, ": isa = portable: group size ", glen,
-                  " is not a multiple of 4");
-  BITDIAL_REQUIRE(want != kernel_isa::avx2 || x86::plane_avx2_supports(w), where,
-                  ": isa = avx2: this view's scale groups are not supported by the avx2 kernel");
-  BITDIAL_REQUIRE(want != kernel_isa::avx512 || x86::plane_avx512_supports(w), where,
-                  ": isa = avx512: this view's scale groups are not supported by the avx512 kernel");
-  return want;
+  return groups == 1 || (w.cols() / groups) % 4 == 0;
+}
+/// The x86 kernels' rule: scale groups of whole 16-K chunks (per row and per tensor always are).
+inline bool plane_groups_of_16(const plane_view& w) noexcept { return x86::detail::plane_groups_served(w); }
+inline std::string plane_group_rule(const plane_view& w, std::size_t unit) {
+  return "group size " + std::to_string(w.cols() / w.stack->groups_per_row()) + " is not a multiple of " +
+         std::to_string(unit);
+}
+
+inline void plane_run_reference(const plane_view& w, const token_batch& x, matrix_view<float> y, const gemm_params& p,
+                                const run_options&) {
+  reference::gemm(w, x, y, p);
+}
+
+inline void plane_run_portable(const plane_view& w, const token_batch& x, matrix_view<float> y, const gemm_params& p,
+                               const run_options& o) {
+  const auto tables = portable::build_tables(x, w.stack->layout().k_tiles());
+  for_row_blocks(w.row_begin, p.row_begin, p.row_end, tile32x16::rows_per_block, o,
+                 [&](std::size_t a, std::size_t b) { portable::plane_gemm(w, x, tables, y, p.bias, a, b); });
+}
+
+inline void plane_run_avx2(const plane_view& w, const token_batch& x, matrix_view<float> y, const gemm_params& p,
+                           const run_options& o) {
+  const x86::plane_avx2_plan plan = x86::prepare_plane_gemm_avx2(w, x);
+  for_row_blocks(w.row_begin, p.row_begin, p.row_end, tile32x16::rows_per_block, o,
+                 [&](std::size_t a, std::size_t b) { x86::run_plane_gemm_avx2(plan, y, p.bias, a, b); });
+}
+
+inline void plane_run_avx512(const plane_view& w, const token_batch& x, matrix_view<float> y, const gemm_params& p,
+                             const run_options& o) {
+  const x86::plane_gemm_plan plan = x86::prepare_plane_gemm_avx512(w, x);
+  for_row_blocks(w.row_begin, p.row_begin, p.row_end, tile32x16::rows_per_block, o,
+                 [&](std::size_t a, std::size_t b) { x86::run_plane_gemm_avx512(plan, y, p.bias, a, b); });
 }
 
 }  // namespace detail
+
+/// The plane GEMM kernels (kernels/dispatch.hpp): bit-plane views × int8 activations.
+struct plane_gemm_kernels {
+  using weights = plane_view;
+  using activations = token_batch;
+  static constexpr const char* name = "plane views";
+  static std::span<const kernel_row<plane_view, token_batch>> rows() noexcept;
+};
+
+namespace detail {
+// Worst first; resolve_kernel takes the last that runs here and serves the view.
+inline constexpr kernel_row<plane_view, token_batch> plane_gemm_rows[] = {
+    {kernel_isa::reference, &isa_always, &always_serves, &no_rule, &plane_run_reference},
+    {kernel_isa::portable, &isa_always, &plane_groups_of_4, [](const plane_view& w) { return plane_group_rule(w, 4); },
+     &plane_run_portable},
+    {kernel_isa::avx2, &x86::plane_avx2_available, &plane_groups_of_16,
+     [](const plane_view& w) { return plane_group_rule(w, tile32x16::k_per_tile); }, &plane_run_avx2},
+    {kernel_isa::avx512, &x86::plane_avx512_available, &plane_groups_of_16,
+     [](const plane_view& w) { return plane_group_rule(w, tile32x16::k_per_tile); }, &plane_run_avx512},
+    // ARM rows go here (kernels/arm/).
+};
+}  // namespace detail
+
+inline std::span<const kernel_row<plane_view, token_batch>> plane_gemm_kernels::rows() noexcept {
+  return detail::plane_gemm_rows;
+}
 
 /// Y (tokens × rows) = X · Ŵ_bᵀ for pre-quantized int8 activations.
 inline void gemm(const plane_view& w, const token_batch& x, matrix_view<float> y, const gemm_params& p = {},
                  const run_options& o = {}) {
   constexpr const char* where = "gemm";
   detail::check_gemm_args(w, x, y, p, where);
-  const kernel_isa isa = detail::resolve_isa(w, o.isa, where);
-  const std::size_t r0 = p.row_begin, r1 = std::min(p.row_end, w.rows());
-  thread_pool& pool = o.pool ? *o.pool : thread_pool::global();
-
-  if (isa == kernel_isa::reference) {
-    reference::gemm(w, x, y, gemm_params{p.bias, r0, r1});
-    return;
-  }
-  // Split by 32-row blocks of the stack.
-  constexpr std::size_t RB = tile32x16::rows_per_block;
-  const std::size_t b0 = (w.row_begin + r0) / RB, b1 = (w.row_begin + r1 + RB - 1) / RB;
-  const std::size_t used = std::min<std::size_t>(o.threads == 0 ? pool.size() : o.threads, b1 - b0);
-  auto rows_of = [&](std::size_t blk_begin, std::size_t blk_end, std::size_t& a, std::size_t& b) {
-    a = std::max(r0, blk_begin * RB - std::min(blk_begin * RB, w.row_begin));
-    b = std::min(r1, blk_end * RB - w.row_begin);
-  };
-  if (isa == kernel_isa::portable) {
-    const auto tables = portable::build_tables(x, w.stack->layout().k_tiles());
-    parallel_for(
-        b1 - b0, used,
-        [&](std::size_t i0, std::size_t i1) {
-          std::size_t a, b;
-          rows_of(b0 + i0, b0 + i1, a, b);
-          if (a < b) portable::plane_gemm(w, x, tables, y, p.bias, a, b);
-        },
-        pool, used);
-    return;
-  }
-  if (isa == kernel_isa::avx2) {
-    x86::plane_gemm_avx2_parallel(w, x, y, p.bias, r0, r1,
-                                  [&](std::size_t blocks, auto&& fn) { parallel_for(blocks, used, fn, pool, used); });
-    return;
-  }
-  x86::plane_gemm_avx512_parallel(w, x, y, p.bias, r0, r1,
-                                  [&](std::size_t blocks, auto&& fn) { parallel_for(blocks, used, fn, pool, used); });
+  const auto& k = resolve_kernel<plane_gemm_kernels>(w, o.isa, where);
+  k.run(w, x, y, gemm_params{p.bias, p.row_begin, std::min(p.row_end, w.rows())}, o);
 }
 
 /// Int8 view of per-token quantized activations (symmetric mode: the plane kernels fold no

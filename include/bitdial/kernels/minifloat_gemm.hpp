@@ -36,7 +36,8 @@
 // Bits per weight read by a GEMV: MXFP4 4.25, NVFP4 4.5, BitMoD 4 + 40/G (4.31 at G = 128).
 // The AVX-512 kernel needs blocks that are whole slices (block % 8 == 0: always for MX and NVFP4),
 // at most 4 BitMoD menu entries and blocks ≤ 65 536 K; the AVX2 kernel serves MXFP4 and NVFP4;
-// anything else runs on the portable kernel.
+// anything else runs on the portable kernel (the rows of fp4_kernels; isa_serves<fp4_kernels>(isa, w)
+// answers which ISA serves a matrix).
 #pragma once
 
 #include <algorithm>
@@ -175,9 +176,11 @@ class fp4_matrix {
     j.table16 = reinterpret_cast<const std::uint8_t*>(table16_.data());
     return j;
   }
-  /// Whether the AVX-512 kernel serves this matrix (see the header comment).
+  /// Whether the AVX-512 kernel serves this matrix (see the header comment). Deprecated as a
+  /// public query: isa_serves<fp4_kernels>(kernel_isa::avx512, w) also checks the CPU.
   bool simd_ready() const noexcept { return block_ % k_per_slice == 0 && block_ <= max_simd_block && menu_size() <= 4; }
-  /// Whether the AVX2 kernel serves this matrix (MXFP4 and NVFP4).
+  /// Whether the AVX2 kernel serves this matrix (MXFP4 and NVFP4). Deprecated as a public query:
+  /// isa_serves<fp4_kernels>(kernel_isa::avx2, w) also checks the CPU.
   bool avx2_ready() const noexcept { return format_ != fp4_format::bitmod; }
 
  private:
@@ -259,29 +262,6 @@ class fp4_matrix {
   std::vector<std::uint8_t> menu_index_;  // BitMoD: rows × blocks (any menu size)
   std::vector<std::int8_t> levels_;       // menu entries × 16
 };
-
-/// Whether the FP4 front door can run `isa` here (reference, portable, avx2, avx512).
-inline bool fp4_isa_available(kernel_isa isa) noexcept {
-  switch (isa) {
-    case kernel_isa::automatic:
-    case kernel_isa::reference:
-    case kernel_isa::portable:
-      return true;
-    case kernel_isa::avx2:
-      return x86::plane_avx2_available();
-    case kernel_isa::avx512:
-      return x86::plane_avx512_available();
-  }
-  return false;
-}
-
-/// Every ISA the FP4 front door runs here, best last.
-inline std::vector<kernel_isa> fp4_isas() {
-  std::vector<kernel_isa> v;
-  for (auto i : {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2, kernel_isa::avx512})
-    if (fp4_isa_available(i)) v.push_back(i);
-  return v;
-}
 
 namespace reference {
 
@@ -430,55 +410,72 @@ inline void fp4_avx2(const fp4_plan& p, matrix_view<float> y, const float* bias,
 
 }  // namespace detail
 
+namespace detail {
+
+inline void fp4_run_reference(const fp4_matrix& w, const token_batch& x, matrix_view<float> y, const gemm_params& p,
+                              const run_options&) {
+  reference::minifloat_gemm(w, x, y, p);
+}
+
+using fp4_rows_fn = void (*)(const fp4_plan&, matrix_view<float>, const float*, std::size_t, std::size_t);
+
+template <fp4_rows_fn Rows>
+void fp4_run_packed(const fp4_matrix& w, const token_batch& x, matrix_view<float> y, const gemm_params& p,
+                    const run_options& o) {
+  const fp4_plan plan = prepare_fp4(w, x);
+  for_row_blocks(0, p.row_begin, p.row_end, fp4_matrix::rows_per_group, o,
+                 [&](std::size_t a, std::size_t b) { Rows(plan, y, p.bias, a, b); });
+}
+
+inline bool fp4_avx512_serves(const fp4_matrix& w) noexcept { return w.simd_ready(); }
+inline bool fp4_avx2_serves(const fp4_matrix& w) noexcept { return w.avx2_ready(); }
+inline std::string fp4_avx512_rule(const fp4_matrix& w) {
+  return "block " + std::to_string(w.block()) + " with " + std::to_string(w.menu_size()) +
+         " menu entries is not served by the avx512 kernel";
+}
+inline std::string fp4_avx2_rule(const fp4_matrix& w) {
+  return std::string("format ") + to_string(w.format()) + " is not served by the avx2 kernel";
+}
+
+}  // namespace detail
+
+/// The FP4 kernels (kernels/dispatch.hpp): packed MXFP4 / NVFP4 / BitMoD matrices × int8 activations.
+struct fp4_kernels {
+  using weights = fp4_matrix;
+  using activations = token_batch;
+  static constexpr const char* name = "FP4 weights";
+  static std::span<const kernel_row<fp4_matrix, token_batch>> rows() noexcept;
+};
+
+namespace detail {
+// Worst first; resolve_kernel takes the last that runs here and serves the matrix.
+inline constexpr kernel_row<fp4_matrix, token_batch> fp4_rows_table[] = {
+    {kernel_isa::reference, &isa_always, &always_serves, &no_rule, &fp4_run_reference},
+    {kernel_isa::portable, &isa_always, &always_serves, &no_rule, &fp4_run_packed<&fp4_portable>},
+    {kernel_isa::avx2, &x86::plane_avx2_available, &fp4_avx2_serves, &fp4_avx2_rule, &fp4_run_packed<&fp4_avx2>},
+    {kernel_isa::avx512, &x86::plane_avx512_available, &fp4_avx512_serves, &fp4_avx512_rule,
+     &fp4_run_packed<&fp4_avx512>},
+    // ARM rows go here (kernels/arm/).
+};
+}  // namespace detail
+
+inline std::span<const kernel_row<fp4_matrix, token_batch>> fp4_kernels::rows() noexcept {
+  return detail::fp4_rows_table;
+}
+
+/// Whether the FP4 front door can run `isa` here. Deprecated alias of kernel_isa_available<fp4_kernels>(isa).
+inline bool fp4_isa_available(kernel_isa isa) noexcept { return kernel_isa_available<fp4_kernels>(isa); }
+/// Every ISA the FP4 front door runs here, best last. Deprecated alias of kernel_isas<fp4_kernels>().
+inline std::vector<kernel_isa> fp4_isas() { return kernel_isas<fp4_kernels>(); }
+
 /// Y (tokens × rows) = X · Ŵᵀ for a packed FP4 matrix and pre-quantized int8 activations.
 inline void gemm(const fp4_matrix& w, const token_batch& x, matrix_view<float> y, const gemm_params& p = {},
                  const run_options& o = {}) {
   constexpr const char* where = "gemm(fp4)";
   BITDIAL_REQUIRE(w.rows() > 0, where, ": weights: empty matrix");
-  BITDIAL_REQUIRE(x.tokens > 0, where, ": activations.tokens = 0: nothing to multiply");
-  BITDIAL_REQUIRE(x.codes != nullptr && x.scales != nullptr, where, ": activations: null codes or scales");
-  BITDIAL_REQUIRE(x.cols == w.cols(), where, ": activations.cols = ", x.cols, ": must equal the weight K = ", w.cols());
-  BITDIAL_REQUIRE(x.stride >= x.cols, where, ": activations.stride = ", x.stride, ": less than cols = ", x.cols);
-  BITDIAL_REQUIRE(y.data != nullptr, where, ": output: null data");
-  BITDIAL_REQUIRE(y.rows == x.tokens && y.cols == w.rows(), where, ": output shape = ", y.rows, "x", y.cols,
-                  ": expected ", x.tokens, "x", w.rows(), " (tokens x rows)");
-  const std::size_t r0 = p.row_begin, r1 = std::min(p.row_end, w.rows());
-  BITDIAL_REQUIRE(r0 < r1, where, ": params.row_begin = ", p.row_begin, ": empty row range (rows = ", w.rows(), ")");
-  for (std::size_t n = 0; n < x.tokens; ++n)
-    BITDIAL_REQUIRE(std::isfinite(x.scales[n]) && x.scales[n] >= 0.0f, where, ": activations.scales[", n,
-                    "] = ", x.scales[n], ": must be finite and >= 0");
-  BITDIAL_REQUIRE(fp4_isa_available(o.isa), where, ": isa = ", to_string(o.isa),
-                  ": not supported by this CPU or build for FP4 weights");
-  const bool simd = x86::plane_avx512_available() && w.simd_ready();
-  const bool simd2 = x86::plane_avx2_available() && w.avx2_ready();
-  kernel_isa isa = o.isa;
-  if (isa == kernel_isa::automatic) isa = simd ? kernel_isa::avx512 : simd2 ? kernel_isa::avx2 : kernel_isa::portable;
-  BITDIAL_REQUIRE(isa != kernel_isa::avx512 || simd, where, ": isa = avx512: block ", w.block(), " with ",
-                  w.menu_size(), " menu entries is not served by the avx512 kernel");
-  BITDIAL_REQUIRE(isa != kernel_isa::avx2 || simd2, where, ": isa = avx2: format ", to_string(w.format()),
-                  " is not served by the avx2 kernel");
-  if (isa == kernel_isa::reference) {
-    reference::minifloat_gemm(w, x, y, gemm_params{p.bias, r0, r1});
-    return;
-  }
-  const detail::fp4_plan plan = detail::prepare_fp4(w, x);
-  thread_pool& pool = o.pool ? *o.pool : thread_pool::global();
-  constexpr std::size_t RG = fp4_matrix::rows_per_group;
-  const std::size_t g0 = r0 / RG, g1 = (r1 - 1) / RG + 1;
-  const std::size_t used = std::min<std::size_t>(o.threads == 0 ? pool.size() : o.threads, g1 - g0);
-  parallel_for(
-      g1 - g0, used,
-      [&](std::size_t i0, std::size_t i1) {
-        if (i0 >= i1) return;
-        const std::size_t a = std::max(r0, (g0 + i0) * RG), b = std::min(r1, (g0 + i1) * RG);
-        if (isa == kernel_isa::avx512)
-          detail::fp4_avx512(plan, y, p.bias, a, b);
-        else if (isa == kernel_isa::avx2)
-          detail::fp4_avx2(plan, y, p.bias, a, b);
-        else
-          detail::fp4_portable(plan, y, p.bias, a, b);
-      },
-      pool, used);
+  detail::check_token_args(x, w.cols(), y, w.rows(), p, where);
+  const auto& k = resolve_kernel<fp4_kernels>(w, o.isa, where);
+  k.run(w, x, y, gemm_params{p.bias, p.row_begin, std::min(p.row_end, w.rows())}, o);
 }
 
 /// Float activations, quantized per token with BitNet's int8 rule inside the call.

@@ -3,6 +3,9 @@
 //
 //   y(t) = Σ_{j < n(t)} Ŵ_j · x(t)      slice outputs summed in float, in slice order, bias first
 //
+// Front doors as for plane views: int8 activations (token_batch), float activations quantized per
+// token inside the call (const_matrix), and one float token (gemv_slices).
+//
 // Each slice is a full-width plane view, so every ISA returns the same per-slice floats
 // (kernels/epilogue.hpp) and the sums are identical too. With per-token counts, slice j is run
 // only on the tokens that need it (gathered into one batch), so time falls with the average count.
@@ -21,7 +24,7 @@
 #include <span>
 #include <vector>
 
-#include "bitdial/format/slice_stack.hpp"
+#include "bitdial/select/slice_view.hpp"
 #include "bitdial/kernels/gemm.hpp"
 
 namespace bitdial {
@@ -31,10 +34,11 @@ namespace detail {
 /// Whether gemm_slices can run the slices of `v` fused on the AVX-512 kernel.
 inline bool fused_slices_ok(const slice_view& v, const run_options& o) {
   if (v.n < 2 || !(o.isa == kernel_isa::automatic || o.isa == kernel_isa::avx512)) return false;
-  if (!isa_available(kernel_isa::avx512)) return false;
   for (std::size_t j = 0; j < v.n; ++j) {
     const plane_view s = v.slice(j);
-    if (!x86::plane_avx512_supports(s) || s.stack->groups_per_row() != v.slice(0).stack->groups_per_row()) return false;
+    if (!isa_serves<plane_gemm_kernels>(kernel_isa::avx512, s) ||
+        s.stack->groups_per_row() != v.slice(0).stack->groups_per_row())
+      return false;
   }
   return true;
 }
@@ -48,25 +52,16 @@ inline void gemm_slices_fused(const slice_view& v, const token_batch& x, matrix_
   plans.push_back(x86::prepare_plane_gemm_avx512(v.slice(0), x));
   for (std::size_t j = 1; j < n; ++j) plans.push_back(x86::rebind_plane_gemm_avx512(plans[0], v.slice(j)));
   std::vector<float> part((n - 1) * T * M);
-  const std::size_t r0 = p.row_begin, r1 = std::min(p.row_end, M);
-  constexpr std::size_t RB = tile32x16::rows_per_block;
-  const std::size_t b0 = r0 / RB, b1 = (r1 + RB - 1) / RB;
-  thread_pool& pool = o.pool ? *o.pool : thread_pool::global();
-  const std::size_t used = std::min<std::size_t>(o.threads == 0 ? pool.size() : o.threads, b1 - b0);
-  parallel_for(
-      b1 - b0, used,
-      [&](std::size_t i0, std::size_t i1) {
-        const std::size_t a = std::max(r0, (b0 + i0) * RB), b = std::min(r1, (b0 + i1) * RB);
-        if (a >= b) return;
-        x86::run_plane_gemm_avx512(plans[0], y, p.bias, a, b);
-        for (std::size_t j = 1; j < n; ++j) {
-          const matrix_view<float> pj(part.data() + (j - 1) * T * M, T, M);
-          x86::run_plane_gemm_avx512(plans[j], pj, nullptr, a, b);
-          for (std::size_t t = 0; t < T; ++t)
-            for (std::size_t r = a; r < b; ++r) y(t, r) = y(t, r) + pj(t, r);
-        }
-      },
-      pool, used);
+  const std::size_t r1 = std::min(p.row_end, M);
+  detail::for_row_blocks(0, p.row_begin, r1, tile32x16::rows_per_block, o, [&](std::size_t a, std::size_t b) {
+    x86::run_plane_gemm_avx512(plans[0], y, p.bias, a, b);
+    for (std::size_t j = 1; j < n; ++j) {
+      const matrix_view<float> pj(part.data() + (j - 1) * T * M, T, M);
+      x86::run_plane_gemm_avx512(plans[j], pj, nullptr, a, b);
+      for (std::size_t t = 0; t < T; ++t)
+        for (std::size_t r = a; r < b; ++r) y(t, r) = y(t, r) + pj(t, r);
+    }
+  });
 }
 
 }  // namespace detail
@@ -118,6 +113,25 @@ inline void gemm_slices(const slice_view& v, const token_batch& x, matrix_view<f
       for (std::size_t r = p.row_begin; r < r1; ++r)
         y(which[i], r) = j == 0 ? part[i * M + r] : y(which[i], r) + part[i * M + r];
   }
+}
+
+/// Float activations, quantized per token with BitNet's int8 rule inside the call (as gemm).
+inline void gemm_slices(const slice_view& v, const_matrix x, matrix_view<float> y, std::span<const int> counts = {},
+                        const gemm_params& p = {}, const run_options& o = {}) {
+  BITDIAL_REQUIRE(v.stack != nullptr && v.n >= 1, "gemm_slices: slices: empty view");
+  BITDIAL_REQUIRE(x.cols == v.cols(), "gemm_slices: activations.cols = ", x.cols,
+                  ": must equal the weight K = ", v.cols());
+  const auto q = per_token_quantizer<8>().quantize(x);
+  gemm_slices(v, as_tokens(q), y, counts, p, o);
+}
+
+/// y = Σ_{j<v.n} Ŵ_j · x for one float token.
+inline void gemv_slices(const slice_view& v, std::span<const float> x, std::span<float> y, const gemm_params& p = {},
+                        const run_options& o = {}) {
+  BITDIAL_REQUIRE(v.stack != nullptr && v.n >= 1, "gemv_slices: slices: empty view");
+  BITDIAL_REQUIRE(y.size() == v.rows(), "gemv_slices: y.size() = ", y.size(),
+                  ": expected the weight rows = ", v.rows());
+  gemm_slices(v, const_matrix(x.data(), 1, x.size()), matrix_view<float>(y.data(), 1, y.size()), {}, p, o);
 }
 
 /// y = Σ_{j<n} Σ_k u_jk ⊙ (S_j · (v_jk ⊙ x)) for one float token.

@@ -28,7 +28,8 @@
 //   16 with u = 0 and zero activations, so padding adds nothing. 2 bits per weight.
 //
 // Scale groups: per tensor, per row, or per group of G (the SIMD kernels need G % 16 == 0; other G
-// run on the portable kernel). Scales must be finite.
+// run on the portable kernel; isa_serves<ternary_kernels>(isa, w) answers it). Scales must be finite
+// and >= 0 (the sign lives in the codes), for both packings.
 #pragma once
 
 #include <algorithm>
@@ -67,7 +68,8 @@ inline void check_ternary_codes(const quantized_matrix<std::int8_t>& q, const ch
   BITDIAL_REQUIRE(q.offsets.empty(), where, ": offsets.size() = ", q.offsets.size(),
                   ": ternary codes carry no float offsets (serve such a master as a bit-plane stack)");
   for (std::size_t i = 0; i < q.scales.size(); ++i)
-    BITDIAL_REQUIRE(std::isfinite(q.scales[i]), where, ": scales[", i, "] = ", q.scales[i], ": must be finite");
+    BITDIAL_REQUIRE(std::isfinite(q.scales[i]) && q.scales[i] >= 0.0f, where, ": scales[", i, "] = ", q.scales[i],
+                    ": must be finite and >= 0");
   for (std::size_t i = 0; i < q.codes.size(); ++i)
     BITDIAL_REQUIRE(q.codes[i] >= -1 && q.codes[i] <= 1, where, ": codes[", i, "] = ", int(q.codes[i]),
                     ": not ternary (must be -1, 0 or 1)");
@@ -153,40 +155,9 @@ class ternary_matrix {
   aligned_buffer data_;
 };
 
-/// Whether the ternary front door can run `isa` here (reference, portable, avx2, avx512).
-inline bool ternary_isa_available(kernel_isa isa) noexcept {
-  switch (isa) {
-    case kernel_isa::automatic:
-    case kernel_isa::reference:
-    case kernel_isa::portable:
-      return true;
-    case kernel_isa::avx2:
-      return x86::plane_avx2_available();
-    case kernel_isa::avx512:
-      return x86::plane_avx512_available();
-  }
-  return false;
-}
-
-/// Every ISA the ternary front door runs here, best last.
-inline std::vector<kernel_isa> ternary_isas() {
-  std::vector<kernel_isa> v;
-  for (auto i : {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2, kernel_isa::avx512})
-    if (ternary_isa_available(i)) v.push_back(i);
-  return v;
-}
-
 /// Whether the SIMD kernels serve this matrix's scale groups (whole 16-K slices).
 inline bool ternary_simd_groups(const ternary_matrix& w) noexcept {
   return w.gran().k != granularity::kind::per_group || w.gran().group % ternary_matrix::k_per_slice == 0;
-}
-/// Whether the AVX-512 kernel runs here and serves this matrix.
-inline bool ternary_avx512_supports(const ternary_matrix& w) noexcept {
-  return x86::plane_avx512_available() && ternary_simd_groups(w);
-}
-/// Whether the AVX2 kernel runs here and serves this matrix.
-inline bool ternary_avx2_supports(const ternary_matrix& w) noexcept {
-  return x86::plane_avx2_available() && ternary_simd_groups(w);
 }
 
 namespace detail {
@@ -359,55 +330,77 @@ inline void ternary_avx2(const ternary_plan& p, matrix_view<float> y, const floa
 
 }  // namespace detail
 
+namespace detail {
+
+inline void ternary_run_reference(const ternary_matrix& w, const token_batch& x, matrix_view<float> y,
+                                  const gemm_params& p, const run_options&) {
+  reference::ternary_gemm(w.unpack(), x, y, p);
+}
+
+using ternary_rows_fn = void (*)(const ternary_plan&, matrix_view<float>, const float*, std::size_t, std::size_t);
+
+template <ternary_rows_fn Rows>
+void ternary_run_packed(const ternary_matrix& w, const token_batch& x, matrix_view<float> y, const gemm_params& p,
+                        const run_options& o) {
+  const ternary_plan plan = prepare_ternary(w, x);
+  for_row_blocks(0, p.row_begin, p.row_end, ternary_matrix::rows_per_group, o,
+                 [&](std::size_t a, std::size_t b) { Rows(plan, y, p.bias, a, b); });
+}
+
+inline std::string ternary_group_rule(const ternary_matrix& w) {
+  return "group size " + std::to_string(w.gran().group) + " is not a multiple of 16";
+}
+
+}  // namespace detail
+
+/// The ternary kernels (kernels/dispatch.hpp): packed ternary matrices × int8 activations.
+struct ternary_kernels {
+  using weights = ternary_matrix;
+  using activations = token_batch;
+  static constexpr const char* name = "ternary weights";
+  static std::span<const kernel_row<ternary_matrix, token_batch>> rows() noexcept;
+};
+
+namespace detail {
+// Worst first; resolve_kernel takes the last that runs here and serves the matrix.
+inline constexpr kernel_row<ternary_matrix, token_batch> ternary_rows_table[] = {
+    {kernel_isa::reference, &isa_always, &always_serves, &no_rule, &ternary_run_reference},
+    {kernel_isa::portable, &isa_always, &always_serves, &no_rule, &ternary_run_packed<&ternary_portable>},
+    {kernel_isa::avx2, &x86::plane_avx2_available, &ternary_simd_groups, &ternary_group_rule,
+     &ternary_run_packed<&ternary_avx2>},
+    {kernel_isa::avx512, &x86::plane_avx512_available, &ternary_simd_groups, &ternary_group_rule,
+     &ternary_run_packed<&ternary_avx512>},
+    // ARM rows go here (kernels/arm/).
+};
+}  // namespace detail
+
+inline std::span<const kernel_row<ternary_matrix, token_batch>> ternary_kernels::rows() noexcept {
+  return detail::ternary_rows_table;
+}
+
+/// Whether the ternary front door can run `isa` here. Deprecated alias of
+/// kernel_isa_available<ternary_kernels>(isa).
+inline bool ternary_isa_available(kernel_isa isa) noexcept { return kernel_isa_available<ternary_kernels>(isa); }
+/// Every ISA the ternary front door runs here, best last. Deprecated alias of kernel_isas<ternary_kernels>().
+inline std::vector<kernel_isa> ternary_isas() { return kernel_isas<ternary_kernels>(); }
+/// Deprecated alias of isa_serves<ternary_kernels>(kernel_isa::avx512, w).
+inline bool ternary_avx512_supports(const ternary_matrix& w) noexcept {
+  return isa_serves<ternary_kernels>(kernel_isa::avx512, w);
+}
+/// Deprecated alias of isa_serves<ternary_kernels>(kernel_isa::avx2, w).
+inline bool ternary_avx2_supports(const ternary_matrix& w) noexcept {
+  return isa_serves<ternary_kernels>(kernel_isa::avx2, w);
+}
+
 /// Y (tokens × rows) = X · Ŵᵀ for a packed ternary matrix and pre-quantized int8 activations.
 /// Every ISA returns the floats of reference::ternary_gemm on the same codes, bit for bit.
 inline void gemm(const ternary_matrix& w, const token_batch& x, matrix_view<float> y, const gemm_params& p = {},
                  const run_options& o = {}) {
   constexpr const char* where = "gemm(ternary)";
   BITDIAL_REQUIRE(w.rows() > 0, where, ": weights: empty matrix");
-  BITDIAL_REQUIRE(x.tokens > 0, where, ": activations.tokens = 0: nothing to multiply");
-  BITDIAL_REQUIRE(x.codes != nullptr && x.scales != nullptr, where, ": activations: null codes or scales");
-  BITDIAL_REQUIRE(x.cols == w.cols(), where, ": activations.cols = ", x.cols, ": must equal the weight K = ", w.cols());
-  BITDIAL_REQUIRE(x.stride >= x.cols, where, ": activations.stride = ", x.stride, ": less than cols = ", x.cols);
-  BITDIAL_REQUIRE(y.data != nullptr, where, ": output: null data");
-  BITDIAL_REQUIRE(y.rows == x.tokens && y.cols == w.rows(), where, ": output shape = ", y.rows, "x", y.cols,
-                  ": expected ", x.tokens, "x", w.rows(), " (tokens x rows)");
-  const std::size_t r0 = p.row_begin, r1 = std::min(p.row_end, w.rows());
-  BITDIAL_REQUIRE(r0 < r1, where, ": params.row_begin = ", p.row_begin, ": empty row range (rows = ", w.rows(), ")");
-  for (std::size_t n = 0; n < x.tokens; ++n)
-    BITDIAL_REQUIRE(std::isfinite(x.scales[n]) && x.scales[n] >= 0.0f, where, ": activations.scales[", n,
-                    "] = ", x.scales[n], ": must be finite and >= 0");
-  BITDIAL_REQUIRE(ternary_isa_available(o.isa), where, ": isa = ", to_string(o.isa),
-                  ": not supported by this CPU or build for ternary weights");
-  kernel_isa isa = o.isa;
-  if (isa == kernel_isa::automatic)
-    isa = ternary_avx512_supports(w) ? kernel_isa::avx512
-          : ternary_avx2_supports(w) ? kernel_isa::avx2
-                                     : kernel_isa::portable;
-  BITDIAL_REQUIRE((isa != kernel_isa::avx512 && isa != kernel_isa::avx2) || ternary_simd_groups(w), where,
-                  ": isa = ", to_string(isa), ": group size ", w.gran().group, " is not a multiple of 16");
-  if (isa == kernel_isa::reference) {
-    reference::ternary_gemm(w.unpack(), x, y, gemm_params{p.bias, r0, r1});
-    return;
-  }
-  const detail::ternary_plan plan = detail::prepare_ternary(w, x);
-  thread_pool& pool = o.pool ? *o.pool : thread_pool::global();
-  constexpr std::size_t RG = ternary_matrix::rows_per_group;
-  const std::size_t g0 = r0 / RG, g1 = (r1 - 1) / RG + 1;
-  const std::size_t used = std::min<std::size_t>(o.threads == 0 ? pool.size() : o.threads, g1 - g0);
-  parallel_for(
-      g1 - g0, used,
-      [&](std::size_t i0, std::size_t i1) {
-        if (i0 >= i1) return;
-        const std::size_t a = std::max(r0, (g0 + i0) * RG), b = std::min(r1, (g0 + i1) * RG);
-        if (isa == kernel_isa::avx512)
-          detail::ternary_avx512(plan, y, p.bias, a, b);
-        else if (isa == kernel_isa::avx2)
-          detail::ternary_avx2(plan, y, p.bias, a, b);
-        else
-          detail::ternary_portable(plan, y, p.bias, a, b);
-      },
-      pool, used);
+  detail::check_token_args(x, w.cols(), y, w.rows(), p, where);
+  const auto& k = resolve_kernel<ternary_kernels>(w, o.isa, where);
+  k.run(w, x, y, gemm_params{p.bias, p.row_begin, std::min(p.row_end, w.rows())}, o);
 }
 
 /// Float activations, quantized per token with BitNet's int8 rule inside the call.

@@ -64,6 +64,14 @@ class int8_matrix {
 
   std::size_t rows() const noexcept { return rows_; }
   std::size_t cols() const noexcept { return cols_; }
+  /// Weight (r, c) read back from the packed bytes (what reference kernels multiply).
+  std::int8_t code(std::size_t r, std::size_t c) const noexcept {
+    const std::size_t blk = r / rows_per_block, rr = r % rows_per_block, h = rr / 16, lane = rr % 16;
+    const std::size_t t = c / k_per_chunk, g = (c % k_per_chunk) / 4, e = c % 4;
+    const auto* in = reinterpret_cast<const std::uint8_t*>(data_.data());
+    return static_cast<std::int8_t>(int(in[(blk * k_tiles_ + t) * chunk_bytes + (4 * h + g) * 64 + 4 * lane + e]) -
+                                    128);
+  }
   std::size_t k_tiles() const noexcept { return k_tiles_; }
   std::size_t bytes() const noexcept { return data_.size(); }
   const float* scales() const noexcept { return scales_.data(); }

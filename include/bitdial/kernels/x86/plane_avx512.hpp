@@ -60,9 +60,11 @@
 #include "bitdial/core/aligned_buffer.hpp"
 #include "bitdial/core/cpu.hpp"
 #include "bitdial/core/error.hpp"
+#include "bitdial/core/parallel.hpp"
 #include "bitdial/core/matrix.hpp"
 #include "bitdial/kernels/activations.hpp"
 #include "bitdial/kernels/epilogue.hpp"
+#include "bitdial/kernels/x86/plane_checks.hpp"
 #include "bitdial/kernels/x86/target.hpp"
 #include "bitdial/select/plane_view.hpp"
 
@@ -99,11 +101,11 @@ inline constexpr std::size_t lookup_max_tokens = 1;
 /// Whether this CPU runs the AVX-512 plane kernels (and this build compiled them).
 inline bool plane_avx512_available() noexcept { return BITDIAL_X86_SIMD && cpu().avx512_kernels(); }
 
-/// Whether the kernels serve this view: scale groups must be whole 16-K chunks.
+/// Whether the kernels serve this view: scale groups must be whole 16-K chunks. The public query
+/// for every ISA is isa_serves<plane_gemm_kernels>(isa, view) (kernels/gemm.hpp); this one stays for
+/// code that calls the x86 kernels directly.
 inline bool plane_avx512_supports(const plane_view& w) noexcept {
-  if (!plane_avx512_available() || w.stack == nullptr) return false;
-  if (w.stack->gran().k != granularity::kind::per_group) return true;
-  return w.stack->gran().group % tile32x16::k_per_tile == 0;
+  return plane_avx512_available() && detail::plane_groups_served(w);
 }
 
 namespace detail {
@@ -634,20 +636,8 @@ inline plane_gemm_plan prepare_plane_gemm_avx512(const plane_view& w, const toke
   constexpr const char* where = "x86::prepare_plane_gemm_avx512";
   BITDIAL_REQUIRE(plane_avx512_available(), where, ": cpu = ", "no AVX-512 F/BW/VL/DQ/VNNI/VBMI",
                   ": this kernel cannot run here");
-  BITDIAL_REQUIRE(w.stack != nullptr, where, ": weights: empty view");
+  detail::check_plane_operands(w, x, where);
   const bit_plane_stack& s = *w.stack;
-  BITDIAL_REQUIRE(w.bits >= 1 && w.bits <= s.master_bits(), where, ": bits = ", w.bits, ": must be in 1..",
-                  s.master_bits());
-  BITDIAL_REQUIRE(w.rule == serve_rule::truncate || s.is_signed(), where, ": rule = ", to_string(w.rule),
-                  ": double rounding needs a signed master");
-  BITDIAL_REQUIRE(w.row_begin < w.row_end && w.row_end <= s.rows(), where, ": view rows = [", w.row_begin, ", ",
-                  w.row_end, "): outside the stack");
-  BITDIAL_REQUIRE(plane_avx512_supports(w), where, ": group = ", s.gran().group,
-                  ": scale groups must be multiples of 16 for this kernel");
-  BITDIAL_REQUIRE(x.tokens > 0, where, ": activations.tokens = 0: nothing to multiply");
-  BITDIAL_REQUIRE(x.codes != nullptr && x.scales != nullptr, where, ": activations: null codes or scales");
-  BITDIAL_REQUIRE(x.cols == w.cols(), where, ": activations.cols = ", x.cols, ": must equal the weight K = ", w.cols());
-  BITDIAL_REQUIRE(x.stride >= x.cols, where, ": activations.stride = ", x.stride, ": less than cols = ", x.cols);
 
   plane_gemm_plan p;
   p.w_ = w;
@@ -809,14 +799,8 @@ void plane_gemm_avx512_parallel(const plane_view& w, const token_batch& x, matri
                                 std::size_t row_begin, std::size_t row_end, Parallel&& parallel,
                                 plane_method method = plane_method::automatic) {
   const plane_gemm_plan p = prepare_plane_gemm_avx512(w, x, method);
-  constexpr std::size_t RB = tile32x16::rows_per_block;
-  const std::size_t a0 = w.row_begin + row_begin, a1 = w.row_begin + row_end;
-  const std::size_t blk0 = a0 / RB, blocks = (a1 - 1) / RB + 1 - blk0;
-  parallel(blocks, [&](std::size_t i0, std::size_t i1) {
-    if (i0 >= i1) return;
-    const std::size_t s0 = std::max(a0, (blk0 + i0) * RB), s1 = std::min(a1, (blk0 + i1) * RB);
-    run_plane_gemm_avx512(p, y, bias, s0 - w.row_begin, s1 - w.row_begin);
-  });
+  split_row_blocks(w.row_begin, row_begin, row_end, tile32x16::rows_per_block, parallel,
+                   [&](std::size_t a, std::size_t b) { run_plane_gemm_avx512(p, y, bias, a, b); });
 }
 
 }  // namespace bitdial::x86

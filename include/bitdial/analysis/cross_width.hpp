@@ -1,4 +1,4 @@
-// bitdial/select/cross_width.hpp — one store is eight deployed models: how far does each served
+// bitdial/analysis/cross_width.hpp — one store is eight deployed models: how far does each served
 // width's output drift from the full-width output, and is that drift what quantization noise
 // predicts? (The "Mind the Gap" concern: widths of one elastic model must be checked as models.)
 //

@@ -1,0 +1,29 @@
+// bitdial/core/target.hpp — the one place that names the instruction sets the x86 kernels are
+// compiled for, so raw-intrinsic kernels build in any translation unit without -m flags.
+//
+// A function marked BITDIAL_TARGET_AVX512 may use AVX-512 F/BW/VL/DQ/VNNI/VBMI intrinsics; one
+// marked BITDIAL_TARGET_AVX2 may use AVX2/FMA/F16C. Callers must check the CPU first
+// (bitdial/core/cpu.hpp): the attribute only tells the compiler what it may emit, it does not
+// dispatch. Everything x86-specific is compiled only when BITDIAL_X86_SIMD is 1, i.e. on x86-64
+// without BITDIAL_NO_SIMD (the portable-only build).
+#pragma once
+
+#if (defined(__x86_64__) || defined(_M_X64)) && !defined(BITDIAL_NO_SIMD) && (defined(__GNUC__) || defined(__clang__))
+#define BITDIAL_X86_SIMD 1
+#else
+#define BITDIAL_X86_SIMD 0
+#endif
+
+#if BITDIAL_X86_SIMD
+#include <immintrin.h>
+
+#define BITDIAL_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi")))
+#define BITDIAL_TARGET_AVX2 __attribute__((target("avx2,fma,f16c,bmi2,popcnt")))
+#else
+#define BITDIAL_TARGET_AVX512
+#define BITDIAL_TARGET_AVX2
+#endif
+
+/// Fully unrolls a loop with a compile-time trip count, so arrays of vector accumulators indexed
+/// by its counter stay in registers (GCC at -O2 otherwise keeps them on the stack).
+#define BITDIAL_UNROLL _Pragma("GCC unroll 16")
