@@ -120,7 +120,7 @@ inline job make_job(const plane_view& w) noexcept {
   j.k_tiles = s.layout().k_tiles();
   const int b = w.bits, B = s.master_bits();
   j.served_bits = b;
-  j.kind = (b == B || w.rule == serve_rule::truncate) ? 0 : (w.rule == serve_rule::round_half_up ? 1 : 2);
+  j.kind = (b == B || w.rule == rounding::floor) ? 0 : (w.rule == rounding::half_up ? 1 : 2);
   j.low_planes = j.kind == 2 ? B - b - 1 : 0;
   for (int p = 0; p < b; ++p) {
     const std::int32_t c = std::int32_t{1} << (b - 1 - p);
@@ -356,7 +356,7 @@ inline plane_avx2_plan prepare_plane_gemm_avx2(const plane_view& w, const token_
   const bit_plane_stack& s = *w.stack;
   BITDIAL_REQUIRE(w.bits >= 1 && w.bits <= s.master_bits(), where, ": bits = ", w.bits, ": must be in 1..",
                   s.master_bits());
-  BITDIAL_REQUIRE(w.rule == serve_rule::truncate || s.is_signed(), where, ": rule = ", to_string(w.rule),
+  BITDIAL_REQUIRE(w.rule == rounding::floor || s.is_signed(), where, ": rule = ", to_string(w.rule),
                   ": double rounding needs a signed master");
   BITDIAL_REQUIRE(w.row_begin < w.row_end && w.row_end <= s.rows(), where, ": view rows = [", w.row_begin, ", ",
                   w.row_end, "): outside the stack");
