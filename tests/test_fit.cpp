@@ -65,8 +65,8 @@ TEST_CASE("fit: served values follow x = (s*alpha)*(t + beta/256) with the store
         // Fitted double rounding at b = B − 1 serves the truncated codes with their fit.
         const rounding eff = b == 7 ? rounding::floor : rule;
         REQUIRE(v.rule == eff);
-        const float* alpha = s.fit_alpha(int(eff), b);
-        const std::int16_t* beta = s.fit_offset(int(eff), b);
+        const float* alpha = s.fit_alpha(fit_index(eff), b);
+        const std::int16_t* beta = s.fit_offset(fit_index(eff), b);
         for (std::size_t r = 0; r < M; ++r)
           for (std::size_t c = 0; c < K; ++c) {
             const int q = s.code(r, c);
@@ -201,7 +201,7 @@ TEST_CASE("fit: unsigned masters with zero points", "[fit]") {
   const auto m = uniform_asymmetric<8>({.gran = granularity::per_group(32)}).quantize(const_matrix(w.data(), M, K));
   auto s = bit_plane_stack::pack(m);
   fit_reconstruction(s, const_matrix(w.data(), M, K));
-  REQUIRE_FALSE(s.has_fit(int(rounding::half_up), 4));  // double rounding: signed masters only
+  REQUIRE_FALSE(s.has_fit(fit_index(rounding::half_up), 4));  // double rounding: signed masters only
   for (int b = 1; b < 8; ++b) {
     const auto fit = dequantized(view(s, b));
     const auto lit = dequantized(view(s, b, rounding::floor, reconstruction::midpoint));
@@ -318,7 +318,11 @@ TEST_CASE("view rules are bitdial::rounding: the tie rules no view serves are re
   CHECK(fit_index(rounding::floor) == 0);
   CHECK(fit_index(rounding::half_up) == 1);
   CHECK(fit_index(rounding::half_even) == 2);
-  // The former names are deprecated aliases of the same values.
+  // The view rules keep the former serve_rule's numbers, which are also the fit slots: code that
+  // passed int(rule) to has_fit / fit_alpha / set_fit keeps working.
+  for (const rounding r : {rounding::floor, rounding::half_up, rounding::half_even})
+    CHECK(static_cast<int>(r) == fit_index(r));
+    // The former names are deprecated aliases of the same values.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   STATIC_REQUIRE(std::is_same_v<serve_rule, rounding>);

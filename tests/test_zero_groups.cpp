@@ -845,8 +845,8 @@ TEST_CASE("zero groups: fit_reconstruction on stacks with zero groups, rows and 
         for (const rounding rule : {rounding::floor, rounding::half_up, rounding::half_even}) {
           if (rule != rounding::floor && !fitted.is_signed()) continue;
           INFO("b = " << b << ", rule " << to_string(rule));
-          REQUIRE(fitted.has_fit(int(rule), b));
-          for (std::size_t r = 0; r < in.rows; ++r) REQUIRE(std::isfinite(fitted.fit_alpha(int(rule), b)[r]));
+          REQUIRE(fitted.has_fit(fit_index(rule), b));
+          for (std::size_t r = 0; r < in.rows; ++r) REQUIRE(std::isfinite(fitted.fit_alpha(fit_index(rule), b)[r]));
           const plane_view fv = view(fitted, b, rule, reconstruction::fitted);
           // (at b = B − 1 a fitted double-rounding view serves the fitted truncated codes)
           const plane_view lv = view(fitted, b, fv.rule, reconstruction::midpoint);

@@ -29,11 +29,13 @@
 
 namespace bitdial {
 
+/// Values 0..2 are the view rules, in the former serve_rule's order (truncate, round_half_up,
+/// round_half_even), which is also the order of a stack's fit slots (select/plane_view.hpp fit_index).
 enum class rounding : std::uint8_t {
+  floor,
+  half_up,
   half_even,
   half_away,
-  half_up,
-  floor,
   half_down,
   // Deprecated spellings of the former serve_rule enum (removed in the next release).
   truncate [[deprecated("serve_rule is bitdial::rounding: use rounding::floor")]] = floor,
