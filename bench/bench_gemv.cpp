@@ -123,7 +123,7 @@ void set_rates(benchmark::State& st, double weights_per_iter, double bytes_per_i
   st.counters["bytes_per_second"] = benchmark::Counter(bytes_per_iter * it, benchmark::Counter::kIsRate);
 }
 
-void plane_op(benchmark::State& st, int bits, serve_rule rule, std::size_t n, int threads, bool cold,
+void plane_op(benchmark::State& st, int bits, rounding rule, std::size_t n, int threads, bool cold,
               reconstruction recon = reconstruction::midpoint) {
   weights& w = weights::get();
   const plane_view v0 = view(w.stack(0), bits, rule, recon);
@@ -238,7 +238,7 @@ void switch_op(benchmark::State& st, int bits) {
   const bit_plane_stack& s = weights::get().stack(0);
   int b = bits;
   for (auto _ : st) {
-    plane_view v = view(s, b, serve_rule::truncate);
+    plane_view v = view(s, b, rounding::floor);
     benchmark::DoNotOptimize(v);
     b = b == bits ? 1 + bits % 8 : bits;  // alternate between two widths
   }
@@ -293,18 +293,18 @@ int main(int argc, char** argv) {
     for (int cold : {0, 1}) {
       for (int b = 1; b <= 8; ++b) {
         reg(name("gemv", "truncation", b, 1, threads, cold),
-            [=](benchmark::State& s) { plane_op(s, b, serve_rule::truncate, 1, threads, cold != 0); });
+            [=](benchmark::State& s) { plane_op(s, b, rounding::floor, 1, threads, cold != 0); });
         reg(name("read", "stream", b, 1, threads, cold),
             [=](benchmark::State& s) { stream_op(s, b, threads, cold != 0); });
       }
       for (int b = 1; b <= 7; ++b) {
         reg(name("gemv", "truncation_fitted", b, 1, threads, cold), [=](benchmark::State& s) {
-          plane_op(s, b, serve_rule::truncate, 1, threads, cold != 0, reconstruction::fitted);
+          plane_op(s, b, rounding::floor, 1, threads, cold != 0, reconstruction::fitted);
         });
         reg(name("gemv", "double_rounding", b, 1, threads, cold),
-            [=](benchmark::State& s) { plane_op(s, b, serve_rule::round_half_up, 1, threads, cold != 0); });
+            [=](benchmark::State& s) { plane_op(s, b, rounding::half_up, 1, threads, cold != 0); });
         reg(name("gemv", "double_rounding_fitted", b, 1, threads, cold), [=](benchmark::State& s) {
-          plane_op(s, b, serve_rule::round_half_up, 1, threads, cold != 0, reconstruction::fitted);
+          plane_op(s, b, rounding::half_up, 1, threads, cold != 0, reconstruction::fitted);
         });
       }
       reg(name("gemv", "int8_dot", 8, 1, threads, cold),
@@ -314,7 +314,7 @@ int main(int argc, char** argv) {
     reg(name("gemv", "eigen_f32", 32, 1, threads, 1), [=](benchmark::State& s) { eigen_op(s, 1, threads); });
     for (int b : {1, 2, 3, 4, 8})
       reg(name("gemm", "truncation", b, 512, threads, 0),
-          [=](benchmark::State& s) { plane_op(s, b, serve_rule::truncate, 512, threads, false); });
+          [=](benchmark::State& s) { plane_op(s, b, rounding::floor, 512, threads, false); });
     reg(name("gemm", "int8_dot", 8, 512, threads, 0), [=](benchmark::State& s) { int8_op(s, 512, threads, false); });
     reg(name("gemm", "eigen_f32", 32, 512, threads, 1), [=](benchmark::State& s) { eigen_op(s, 512, threads); });
   }

@@ -222,7 +222,7 @@ std::vector<quant_row> quantizer_table(const std::vector<float>& w, const settin
       add("truncation", b, bd::truncation<8>().dequantize(master, b));
       add("truncation_ready", b, bd::truncation<8>().dequantize(tr_master, b));
       add("truncation_fitted", b, bitdial_examples::dequantize_view(bd::view(fitted, b)));
-      add("dr_rne_fitted", b, bitdial_examples::dequantize_view(bd::view(fitted, b, bd::serve_rule::round_half_even)));
+      add("dr_rne_fitted", b, bitdial_examples::dequantize_view(bd::view(fitted, b, bd::rounding::half_even)));
     }
   });
   optional_step("residual slices: MSE-clipped, tiled, binarization, BitStack r1", [&] {
@@ -417,7 +417,7 @@ int run(settings s) {
   step(fit_what.c_str(), [&] { bd::fit_reconstruction(stack, W); });
   std::printf("  fitted tables: %zu bytes = %.2f%% of the %zu-byte 8-bit planes\n", stack.fit_bytes(),
               100.0 * double(stack.fit_bytes()) / double(stack.bytes().size()), stack.bytes().size());
-  const bd::elastic_weight tr(std::move(stack), bd::serve_rule::truncate);
+  const bd::elastic_weight tr(std::move(stack), bd::rounding::floor);
   const auto sl = step("residual slices 2+1+1+1+1+1+1 (MSE-clipped first slice), packed", [&] {
     return bd::plane_slice_stack::pack(bd::uniform_residual({2, 1, 1, 1, 1, 1, 1}, {.gran = s.group}).quantize(W));
   });
@@ -453,8 +453,8 @@ int run(settings s) {
   std::vector<serve_row> table;
   std::vector<float> y(T * s.rows), y1(s.rows);
   const std::span<const float> tok0(x.data(), s.cols);
-  auto serve_planes = [&](const char* fam, bd::serve_rule rule, bd::reconstruction recon) {
-    if (rule != bd::serve_rule::truncate && !signed_master) return;  // double rounding needs a signed master
+  auto serve_planes = [&](const char* fam, bd::rounding rule, bd::reconstruction recon) {
+    if (rule != bd::rounding::floor && !signed_master) return;  // double rounding needs a signed master
     for (int b = B; b >= 1; --b) {
       const auto v = bd::view(tr.stack(), b, rule, recon);
       bd::gemm(v, bd::as_tokens(q), bd::matrix_view<float>(y.data(), T, s.rows), {}, ro);
@@ -475,18 +475,18 @@ int run(settings s) {
     }
   };
   using bd::reconstruction;
-  using bd::serve_rule;
+  using bd::rounding;
   const std::string widths = " at b = " + std::to_string(B) + "..1";
   auto title = [&](const char* what) { return std::string(what) + widths; };
   step(title("serving truncation (fitted)").c_str(),
-       [&] { serve_planes("truncation", serve_rule::truncate, reconstruction::automatic); });
+       [&] { serve_planes("truncation", rounding::floor, reconstruction::automatic); });
   step(title("serving double rounding RNE (fitted)").c_str(),
-       [&] { serve_planes("double_rounding_rne", serve_rule::round_half_even, reconstruction::automatic); });
+       [&] { serve_planes("double_rounding_rne", rounding::half_even, reconstruction::automatic); });
   step(title("serving double rounding RHU (fitted)").c_str(),
-       [&] { serve_planes("double_rounding_rhu", serve_rule::round_half_up, reconstruction::automatic); });
+       [&] { serve_planes("double_rounding_rhu", rounding::half_up, reconstruction::automatic); });
   step(title("serving the literal rules (truncation midpoint, RHU)").c_str(), [&] {
-    serve_planes("truncation_literal", serve_rule::truncate, reconstruction::midpoint);
-    serve_planes("double_rounding_rhu_literal", serve_rule::round_half_up, reconstruction::midpoint);
+    serve_planes("truncation_literal", rounding::floor, reconstruction::midpoint);
+    serve_planes("double_rounding_rhu_literal", rounding::half_up, reconstruction::midpoint);
   });
   step("serving residual slices at n = 7..1 (b = n + 1)", serve_slices);
 

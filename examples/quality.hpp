@@ -156,24 +156,24 @@ inline std::vector<quality_row> quality_rows(const quality_input& in, const qual
     rows.push_back({std::move(fam), served, b, meter.sqnr(deq), meter.output_error(deq), bytes});
   };
   using bd::reconstruction;
-  using bd::serve_rule;
+  using bd::rounding;
   for (int b = 8; b >= 1; --b) {
     const auto tf = bd::view(st.master, b);
     add("truncation", true, b, dequantize_view(tf), tf.bytes_read());
-    const auto tl = bd::view(st.master, b, serve_rule::truncate, reconstruction::midpoint);
+    const auto tl = bd::view(st.master, b, rounding::floor, reconstruction::midpoint);
     add("truncation_literal", true, b, dequantize_view(tl), tl.bytes_read());
-    const auto rne = bd::view(st.master, b, serve_rule::round_half_even);
+    const auto rne = bd::view(st.master, b, rounding::half_even);
     add("double_rounding_rne", true, b, dequantize_view(rne), rne.bytes_read());
-    const auto rhu = bd::view(st.master, b, serve_rule::round_half_up);
+    const auto rhu = bd::view(st.master, b, rounding::half_up);
     add("double_rounding_rhu", true, b, dequantize_view(rhu), rhu.bytes_read());
-    const auto rl = bd::view(st.master, b, serve_rule::round_half_up, reconstruction::midpoint);
+    const auto rl = bd::view(st.master, b, rounding::half_up, reconstruction::midpoint);
     add("double_rounding_rhu_literal", true, b, dequantize_view(rl), rl.bytes_read());
     if (b < 8) {
       rows.push_back({"truncation_per_group", false, b, 0, 0, 0});
-      const auto pg = per_group_fit(bd::view(st.master, b, serve_rule::truncate, reconstruction::floor), in.w);
+      const auto pg = per_group_fit(bd::view(st.master, b, rounding::floor, reconstruction::floor), in.w);
       rows.back().weight_sqnr_db = meter.sqnr(pg), rows.back().output_rel_err = meter.output_error(pg);
       rows.push_back({"double_rounding_rhu_per_group", false, b, 0, 0, 0});
-      const auto pr = per_group_fit(bd::view(st.master, b, serve_rule::round_half_up, reconstruction::midpoint), in.w);
+      const auto pr = per_group_fit(bd::view(st.master, b, rounding::half_up, reconstruction::midpoint), in.w);
       rows.back().weight_sqnr_db = meter.sqnr(pr), rows.back().output_rel_err = meter.output_error(pr);
     }
     const auto tr = bd::view(st.ready, b);

@@ -34,7 +34,7 @@ void bitdial_header_check_use(const float* w, const float* x, float* y) {
   const bd::const_matrix W(w, 64, 128), X(x, 2, 128);
   const auto master = bd::double_rounding<8>().quantize_master(W, bd::granularity::per_group(32));
   const auto stack = bd::bit_plane_stack::pack(master);
-  for (int b = 1; b <= 8; ++b) bd::gemm(bd::view(stack, b, bd::serve_rule::round_half_even), X, bd::matrix_view<float>(y, 2, 64));
+  for (int b = 1; b <= 8; ++b) bd::gemm(bd::view(stack, b, bd::rounding::half_even), X, bd::matrix_view<float>(y, 2, 64));
   const auto slices = bd::plane_slice_stack::pack(bd::uniform_residual({2, 2}).quantize(W));
   const auto q = bd::per_token_quantizer<8>().quantize(X);
   bd::gemm_slices(slices.view_slices(2), bd::as_tokens(q), bd::matrix_view<float>(y, 2, 64));

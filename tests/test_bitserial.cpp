@@ -185,7 +185,7 @@ TEST_CASE("bit-serial: bipolar x bipolar runs the XNOR form: K − 2·popcnt(A x
   CHECK_FALSE(detail::make_bitserial_job(view(zp, 2), make_acts(1, 64, 2, act_encoding::bipolar, 2)).xnor);
   const auto bp = make_stack(3, 64, 4, wenc::bipolar, granularity::per_row(), 3);
   CHECK(detail::make_bitserial_job(view(bp, 2), make_acts(1, 64, 2, act_encoding::bipolar, 3)).xnor);
-  CHECK_FALSE(detail::make_bitserial_job(view(bp, 2, serve_rule::truncate, reconstruction::floor),
+  CHECK_FALSE(detail::make_bitserial_job(view(bp, 2, rounding::floor, reconstruction::floor),
                                          make_acts(1, 64, 2, act_encoding::bipolar, 3))
                   .xnor);
 }
@@ -196,7 +196,7 @@ TEST_CASE("bit-serial: SIMD transforms equal the portable rows32x32 transform", 
     const auto st = make_stack(40, cols, 8, wenc::twos_complement, granularity::per_row(), 50 + cols);
     const auto x = make_acts(1, cols, 2, act_encoding::twos_complement, 4);
     for (int b = 1; b <= 8; ++b)
-      for (auto rule : {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even}) {
+      for (auto rule : {rounding::floor, rounding::half_up, rounding::half_even}) {
         const auto j = detail::make_bitserial_job(view(st, b, rule), x);
         std::vector<std::uint32_t> want(j.block_words());
         aligned_buffer got(j.block_words() * 4);
@@ -204,7 +204,7 @@ TEST_CASE("bit-serial: SIMD transforms equal the portable rows32x32 transform", 
           detail::transform_block_portable(j, st.plane(blk, 7), want.data());
           // Each dword is one row's 32 K in natural order.
           for (std::size_t r = 0; r < 32 && blk * 32 + r < 40; ++r)
-            for (std::size_t c = 0; c < cols && rule == serve_rule::truncate; ++c) {
+            for (std::size_t c = 0; c < cols && rule == rounding::floor; ++c) {
               const std::uint32_t bit =
                   (want[(c / 32 * static_cast<std::size_t>(j.terms) + 0) * 32 + r] >> (c % 32)) & 1u;
               REQUIRE(bit == ((static_cast<std::uint32_t>(st.code(blk * 32 + r, c)) >> 7) & 1u));
@@ -254,8 +254,8 @@ TEST_CASE("bit-serial: awkward shapes", "[bitserial]") {
       const wenc we = all_wencs[salt % 4];
       const act_encoding ae = all_acts[salt % 3];
       const auto st = make_stack(M, K, 8, we, granularity::per_row(), ++salt);
-      for (auto rule : {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even}) {
-        if (rule != serve_rule::truncate && we != wenc::twos_complement) continue;
+      for (auto rule : {rounding::floor, rounding::half_up, rounding::half_even}) {
+        if (rule != rounding::floor && we != wenc::twos_complement) continue;
         check_all(view(st, b, rule), make_acts(N, K, a, ae, ++salt), std::string("shape, weights ") + name(we));
       }
     }
@@ -267,7 +267,7 @@ TEST_CASE("bit-serial: rules, granularities, narrow masters, floor reconstructio
   for (int b = 1; b <= 8; ++b) {
     const int a = 9 - b;
     const auto g32 = make_stack(40, 128, 8, wenc::twos_complement, granularity::per_group(32), ++salt);
-    for (auto rule : {serve_rule::round_half_up, serve_rule::round_half_even})
+    for (auto rule : {rounding::half_up, rounding::half_even})
       check_all(view(g32, b, rule), make_acts(2, 128, a, all_acts[b % 3], ++salt), "per-group 32");
     const auto g64 = make_stack(33, 192, 8, wenc::zero_point, granularity::per_group(64), ++salt);
     check_all(view(g64, b), make_acts(3, 192, a, act_encoding::zero_point, ++salt), "per-group 64 zero point");
@@ -276,13 +276,13 @@ TEST_CASE("bit-serial: rules, granularities, narrow masters, floor reconstructio
     const auto g16 = make_stack(9, 48, 8, wenc::twos_complement, granularity::per_group(16), ++salt);
     check_all(view(g16, b), make_acts(2, 48, a, act_encoding::twos_complement, ++salt), "per-group 16");
     const auto pt = make_stack(33, 50, 8, wenc::twos_complement, granularity::per_tensor(), ++salt);
-    check_all(view(pt, b, serve_rule::truncate, reconstruction::floor),
-              make_acts(3, 50, a, act_encoding::bipolar, ++salt), "per-tensor floor");
+    check_all(view(pt, b, rounding::floor, reconstruction::floor), make_acts(3, 50, a, act_encoding::bipolar, ++salt),
+              "per-tensor floor");
   }
   for (int B = 1; B <= 7; ++B)
     for (int b = 1; b <= B; ++b) {
       const auto st = make_stack(35, 40, B, wenc::twos_complement, granularity::per_row(), ++salt);
-      for (auto rule : {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even})
+      for (auto rule : {rounding::floor, rounding::half_up, rounding::half_even})
         check_all(view(st, b, rule), make_acts(2, 40, 1 + (b + B) % 8, all_acts[(b + B) % 3], ++salt), "narrow master");
       const auto bp = make_stack(35, 40, B, wenc::bipolar, granularity::per_row(), ++salt);
       check_all(view(bp, b), make_acts(2, 40, 1 + b % 8, act_encoding::bipolar, ++salt), "narrow bipolar master");
@@ -294,7 +294,7 @@ TEST_CASE("bit-serial: extreme codes and deep K", "[bitserial]") {
   const auto ex = make_stack(64, 2048, 8, wenc::twos_complement, granularity::per_row(), 11, true);
   for (auto [b, a] : {std::pair{8, 8}, std::pair{1, 8}, std::pair{8, 1}})
     for (act_encoding ae : all_acts)
-      check_all(view(ex, b, serve_rule::round_half_up), make_acts(2, 2048, a, ae, 12, true), "extreme");
+      check_all(view(ex, b, rounding::half_up), make_acts(2, 2048, a, ae, 12, true), "extreme");
   // 1 x 32767 x 1: windows of 256 steps and the int32 window bound with the largest weights.
   for (wenc we : {wenc::twos_complement, wenc::unsigned_plain, wenc::bipolar}) {
     const auto deep = make_stack(1, 32767, 8, we, granularity::per_row(), 13, true);
@@ -307,7 +307,7 @@ TEST_CASE("bit-serial: shards and output row ranges", "[bitserial]") {
   BITDIAL_LOG_SEED();
   const auto st = make_stack(100, 96, 8, wenc::twos_complement, granularity::per_row(), 21);
   const auto x = make_acts(3, 96, 3, act_encoding::zero_point, 22);
-  const auto full = view(st, 3, serve_rule::round_half_even);
+  const auto full = view(st, 3, rounding::half_even);
   for (auto [a, b] : {std::pair<std::size_t, std::size_t>{0, 100}, {5, 37}, {32, 64}, {33, 99}, {99, 100}})
     check_all(shard(full, a, b), x, "shard");
   std::vector<float> want(3 * 100), got(3 * 100);
@@ -340,7 +340,7 @@ TEST_CASE("bit-serial: float front door quantizes per token, then matches the re
       const auto xq = quantize_bitserial(X, a, ae);
       CHECK(xq.bits() == a);
       CHECK(xq.encoding() == ae);
-      const auto v = view(st, 4, serve_rule::round_half_up);
+      const auto v = view(st, 4, rounding::half_up);
       std::vector<float> want(3 * 70), got(3 * 70), one(70);
       reference::bitserial_gemm(v, xq, matrix_view<float>(want.data(), 3, 70));
       bitserial_gemm(v, X, matrix_view<float>(got.data(), 3, 70), {}, bitserial_options{a, ae});

@@ -155,7 +155,7 @@ TEST_CASE("AWQ: interleaved nibbles, groups, every width served by truncation", 
   // Narrower widths: truncation with midpoint, s·(2^k·(q >> k) + (2^k − 1)/2 − z), one rounding.
   const bit_plane_stack st = m.pack();
   for (int b = 1; b < 4; ++b) {
-    const plane_view v = view(st, b, serve_rule::truncate, reconstruction::midpoint);
+    const plane_view v = view(st, b, rounding::floor, reconstruction::midpoint);
     const int k = 4 - b;
     for (std::size_t n = 0; n < l.N; n += 3)
       for (std::size_t c = 0; c < l.K; c += 5) {

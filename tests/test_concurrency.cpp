@@ -36,7 +36,7 @@ TEST_CASE("readers see one valid width or slice count while a writer switches th
   const auto wf = test::normal(M * K, 11);
   const const_matrix W(wf.data(), M, K);
   elastic_weight ew(bit_plane_stack::pack(uniform_symmetric<8>({.gran = granularity::per_group(32)}).quantize(W)),
-                    serve_rule::round_half_even);
+                    rounding::half_even);
   const plane_slice_stack slices = plane_slice_stack::pack(uniform_residual({2, 2, 2, 2}).quantize(W));
   width_map layer_widths(2, 8);  // entry 0 drives the GEMM readers, entry 1 is switched but unread
 

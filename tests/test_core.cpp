@@ -16,6 +16,10 @@ TEST_CASE("float tie rules on exact halves", "[core][rounding]") {
   CHECK(round_half_away(-2.5) == -3.0);
   CHECK(round_half_up(2.5) == 3.0);
   CHECK(round_half_up(-2.5) == -2.0);
+  CHECK(round_half_down(2.5) == 2.0);
+  CHECK(round_half_down(-2.5) == -3.0);
+  CHECK(round_half_down(2.5000001) == 3.0);
+  CHECK(round_with(rounding::floor, -2.5) == -3.0);
   CHECK(round_half_even(2.4999999) == 2.0);
   CHECK(round_half_even(2.5000001) == 3.0);
 }
@@ -28,6 +32,9 @@ TEST_CASE("shift_round equals rounding of the exact quotient for every int8 and 
       CHECK(shift_round(q, k, rounding::half_up) == round_half_up(exact));
       CHECK(shift_round(q, k, rounding::half_even) == round_half_even(exact));
       CHECK(shift_round(q, k, rounding::half_away) == round_half_away(exact));
+      CHECK(shift_round(q, k, rounding::half_down) == round_half_down(exact));
+      CHECK(shift_round(q, k, rounding::floor) == std::floor(exact));
+      CHECK(shift_round(q, k, rounding::floor) == (q >> k));
     }
 }
 

@@ -26,7 +26,7 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 
 struct job {
   int bits;
-  serve_rule rule;
+  rounding rule;
   std::size_t threads;  // pool size
   kernel_isa isa;
 };
@@ -45,10 +45,10 @@ TEST_CASE("gemm: identical bits for every ISA, pool size, thread count and call 
   for (granularity g : {granularity::per_row(), granularity::per_group(64), granularity::per_group(12)}) {
     const bit_plane_stack s =
         bit_plane_stack::pack(uniform_symmetric<8>({.gran = g}).quantize(const_matrix(wf.data(), M, K)));
-    std::map<std::pair<int, serve_rule>, std::vector<float>> first;
+    std::map<std::pair<int, rounding>, std::vector<float>> first;
     std::vector<job> jobs;
     for (int b = 1; b <= 8; ++b)
-      for (serve_rule rule : {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even}) {
+      for (rounding rule : {rounding::floor, rounding::half_up, rounding::half_even}) {
         // The straight pass: reference kernel, one thread.
         std::vector<float> y(N * M);
         gemm(view(s, b, rule), X, matrix_view<float>(y.data(), N, M), {}, {kernel_isa::reference, &p1, 1});
@@ -88,7 +88,7 @@ TEST_CASE("gemv and pre-quantized gemm agree with the float front door, in any o
   std::vector<float> a(M), b(M), c(M);
   for (int round = 0; round < 3; ++round)
     for (int bits : {8, 3, 1, 5, 2, 7, 4, 6}) {
-      const plane_view v = view(s, bits, serve_rule::round_half_up);
+      const plane_view v = view(s, bits, rounding::half_up);
       gemv(v, xf, a, {}, {kernel_isa::automatic, &p3, 0});
       gemm(v, as_tokens(q), matrix_view<float>(b.data(), 1, M), {}, {kernel_isa::automatic, nullptr, 1});
       gemm(v, const_matrix(xf.data(), 1, K), matrix_view<float>(c.data(), 1, M), {}, {kernel_isa::portable, &p3, 2});

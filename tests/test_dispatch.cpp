@@ -131,7 +131,7 @@ TEST_CASE("plane views: the query states each kernel's group rule and the front 
     const auto s = plane_stack(M, sh.k, sh.g, sh.k);
     const auto a = make_acts(N, sh.k, sh.k + 1);
     for (int b : {2, 8}) {
-      const plane_view v = view(s, b, serve_rule::round_half_even);
+      const plane_view v = view(s, b, rounding::half_even);
       INFO("K = " << sh.k << ", groups = " << s.groups_per_row() << ", b = " << b);
       CHECK(isa_serves<plane_gemm_kernels>(kernel_isa::reference, v));
       CHECK(isa_serves<plane_gemm_kernels>(kernel_isa::automatic, v));

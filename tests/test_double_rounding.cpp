@@ -42,51 +42,51 @@ quantized_matrix<std::int8_t> all_codes_master(int master_bits, std::size_t grou
 
 TEST_CASE("SEMANTICS §2 examples, k = 4", "[double_rounding]") {
   using dr = double_rounding<>;
-  CHECK(dr::serve_code(127, 8, 4, rne) == 7);  // 7.9375 -> 8 -> clamp 7
-  CHECK(dr::serve_code(127, 8, 4, rhu) == 7);
-  CHECK(dr::serve_code(8, 8, 4, rne) == 0);  // 0.5
-  CHECK(dr::serve_code(8, 8, 4, rhu) == 1);
-  CHECK(dr::serve_code(40, 8, 4, rne) == 2);  // 2.5
-  CHECK(dr::serve_code(40, 8, 4, rhu) == 3);
-  CHECK(dr::serve_code(-100, 8, 4, rne) == -6);  // -6.25; truncation would give -7
-  CHECK(dr::serve_code(-100, 8, 4, rhu) == -6);
+  CHECK(dr::serve_code(127, 4, rne) == 7);  // 7.9375 -> 8 -> clamp 7
+  CHECK(dr::serve_code(127, 4, rhu) == 7);
+  CHECK(dr::serve_code(8, 4, rne) == 0);  // 0.5
+  CHECK(dr::serve_code(8, 4, rhu) == 1);
+  CHECK(dr::serve_code(40, 4, rne) == 2);  // 2.5
+  CHECK(dr::serve_code(40, 4, rhu) == 3);
+  CHECK(dr::serve_code(-100, 4, rne) == -6);  // -6.25; truncation would give -7
+  CHECK(dr::serve_code(-100, 4, rhu) == -6);
   CHECK((-100 >> 4) == -7);
-  STATIC_REQUIRE(dr::serve_code(40, 8, 4, rounding::half_even) == 2);
-  STATIC_REQUIRE(dr::serve_code(40, 8, 4, rounding::half_up) == 3);
-  STATIC_REQUIRE(dr::serve_code_from_planes(40, 8, 4) == 3);
+  STATIC_REQUIRE(dr::serve_code(40, 4, rounding::half_even) == 2);
+  STATIC_REQUIRE(dr::serve_code(40, 4, rounding::half_up) == 3);
+  STATIC_REQUIRE(dr::serve_code_from_planes(40, 4) == 3);
 }
 
 TEST_CASE("tie vectors: RNE and RHU differ exactly on halves", "[double_rounding][ties]") {
   using dr = double_rounding<>;
   // k = 1 (b = 7): q/2 ties
-  CHECK(dr::serve_code(1, 8, 7, rne) == 0);
-  CHECK(dr::serve_code(1, 8, 7, rhu) == 1);
-  CHECK(dr::serve_code(3, 8, 7, rne) == 2);
-  CHECK(dr::serve_code(3, 8, 7, rhu) == 2);
-  CHECK(dr::serve_code(-1, 8, 7, rne) == 0);  // -0.5
-  CHECK(dr::serve_code(-1, 8, 7, rhu) == 0);
-  CHECK(dr::serve_code(-3, 8, 7, rne) == -2);  // -1.5
-  CHECK(dr::serve_code(-3, 8, 7, rhu) == -1);
-  CHECK(dr::serve_code(127, 8, 7, rne) == 63);  // 63.5 -> 64 both -> clamp 63
-  CHECK(dr::serve_code(127, 8, 7, rhu) == 63);
+  CHECK(dr::serve_code(1, 7, rne) == 0);
+  CHECK(dr::serve_code(1, 7, rhu) == 1);
+  CHECK(dr::serve_code(3, 7, rne) == 2);
+  CHECK(dr::serve_code(3, 7, rhu) == 2);
+  CHECK(dr::serve_code(-1, 7, rne) == 0);  // -0.5
+  CHECK(dr::serve_code(-1, 7, rhu) == 0);
+  CHECK(dr::serve_code(-3, 7, rne) == -2);  // -1.5
+  CHECK(dr::serve_code(-3, 7, rhu) == -1);
+  CHECK(dr::serve_code(127, 7, rne) == 63);  // 63.5 -> 64 both -> clamp 63
+  CHECK(dr::serve_code(127, 7, rhu) == 63);
   // k = 2 (b = 6)
-  CHECK(dr::serve_code(-6, 8, 6, rne) == -2);  // -1.5
-  CHECK(dr::serve_code(-6, 8, 6, rhu) == -1);
-  CHECK(dr::serve_code(10, 8, 6, rne) == 2);  // 2.5
-  CHECK(dr::serve_code(10, 8, 6, rhu) == 3);
+  CHECK(dr::serve_code(-6, 6, rne) == -2);  // -1.5
+  CHECK(dr::serve_code(-6, 6, rhu) == -1);
+  CHECK(dr::serve_code(10, 6, rne) == 2);  // 2.5
+  CHECK(dr::serve_code(10, 6, rhu) == 3);
   // k = 7 (b = 1): codes {-1, 0}
-  CHECK(dr::serve_code(64, 8, 1, rne) == 0);   // 0.5
-  CHECK(dr::serve_code(64, 8, 1, rhu) == 0);   // 1 -> clamp 0
-  CHECK(dr::serve_code(-64, 8, 1, rne) == 0);  // -0.5
-  CHECK(dr::serve_code(-64, 8, 1, rhu) == 0);
-  CHECK(dr::serve_code(-65, 8, 1, rne) == -1);
-  CHECK(dr::serve_code(-65, 8, 1, rhu) == -1);
-  CHECK(dr::serve_code(-128, 8, 1, rne) == -1);
+  CHECK(dr::serve_code(64, 1, rne) == 0);   // 0.5
+  CHECK(dr::serve_code(64, 1, rhu) == 0);   // 1 -> clamp 0
+  CHECK(dr::serve_code(-64, 1, rne) == 0);  // -0.5
+  CHECK(dr::serve_code(-64, 1, rhu) == 0);
+  CHECK(dr::serve_code(-65, 1, rne) == -1);
+  CHECK(dr::serve_code(-65, 1, rhu) == -1);
+  CHECK(dr::serve_code(-128, 1, rne) == -1);
   // non-tie neighbours of a tie round the same way under both rules
-  CHECK(dr::serve_code(39, 8, 4, rne) == 2);
-  CHECK(dr::serve_code(41, 8, 4, rne) == 3);
-  CHECK(dr::serve_code(39, 8, 4, rhu) == 2);
-  CHECK(dr::serve_code(41, 8, 4, rhu) == 3);
+  CHECK(dr::serve_code(39, 4, rne) == 2);
+  CHECK(dr::serve_code(41, 4, rne) == 3);
+  CHECK(dr::serve_code(39, 4, rhu) == 2);
+  CHECK(dr::serve_code(41, 4, rhu) == 3);
 }
 
 TEST_CASE("saturation edges at every width", "[double_rounding][saturation]") {
@@ -95,15 +95,15 @@ TEST_CASE("saturation edges at every width", "[double_rounding][saturation]") {
     INFO("b = " << b);
     for (rounding r : {rne, rhu}) {
       // 127 / 2^k = 2^(b-1) - 2^-k rounds up to 2^(b-1) for k >= 1 and saturates.
-      CHECK(dr::serve_code(127, 8, b, r) == signed_max(b));
+      CHECK(dr::serve_code(127, b, r) == signed_max(b));
       // the most negative master code maps to the most negative served code, never below
-      CHECK(dr::serve_code(-128, 8, b, r) == signed_min(b));
+      CHECK(dr::serve_code(-128, b, r) == signed_min(b));
     }
   }
-  CHECK(dr::serve_code(120, 8, 4, rhu) == 7);    // 7.5 -> 8 -> 7
-  CHECK(dr::serve_code(119, 8, 4, rhu) == 7);    // 7.4375 -> 7, no clamp needed
-  CHECK(dr::serve_code(-120, 8, 4, rne) == -8);  // -7.5 -> -8 (even)
-  CHECK(dr::serve_code(-120, 8, 4, rhu) == -7);  // -7.5 -> -7 (up)
+  CHECK(dr::serve_code(120, 4, rhu) == 7);    // 7.5 -> 8 -> 7
+  CHECK(dr::serve_code(119, 4, rhu) == 7);    // 7.4375 -> 7, no clamp needed
+  CHECK(dr::serve_code(-120, 4, rne) == -8);  // -7.5 -> -8 (even)
+  CHECK(dr::serve_code(-120, 4, rhu) == -7);  // -7.5 -> -7 (up)
 }
 
 TEST_CASE("exhaustive: every int8 master x b = 1..8 x both tie rules against the double formula",
@@ -123,8 +123,8 @@ TEST_CASE("exhaustive: every int8 master x b = 1..8 x both tie rules against the
         INFO("q8 = " << q8 << ", b = " << b << ", rule = " << to_string(r));
         const double q_ref = reference_code(q8, 8, b, r);
         REQUIRE(double(served.codes[i]) == q_ref);
-        REQUIRE(double_rounding<>::serve_code(q8, 8, b, r) == q_ref);
-        if (r == rhu) REQUIRE(double_rounding<>::serve_code_from_planes(q8, 8, b) == q_ref);
+        REQUIRE(double_rounding<>::serve_code(q8, b, r) == q_ref);
+        if (r == rhu) REQUIRE(double_rounding<>::serve_code_from_planes(q8, b) == q_ref);
         const std::size_t g = master.scale_index(0, i);
         REQUIRE(served.scales[g] == float(double(master.scales[g]) * std::ldexp(1.0, 8 - b)));
         // x̂_b = s8 · 2^k · q_b: the exact product fits a double, so one rounding to float
@@ -242,13 +242,24 @@ TEST_CASE("bad input is rejected by name", "[double_rounding][errors]") {
   const auto master = all_codes_master(8, 1);
   CHECK_THROWS_WITH(dr.derive(master, 0), Catch::Contains("b = 0"));
   CHECK_THROWS_WITH(dr.derive(master, 9), Catch::Contains("b = 9"));
-  CHECK_THROWS_WITH(double_rounding<>::serve_code(1, 8, 0, rhu), Catch::Contains("b = 0"));
-  CHECK_THROWS_WITH(double_rounding<>::serve_code(1, 8, 9, rhu), Catch::Contains("b = 9"));
-  CHECK_THROWS_WITH(double_rounding<>::serve_code(1, 4, 5, rhu), Catch::Contains("b = 5") && Catch::Contains("1..4"));
-  CHECK_THROWS_WITH(double_rounding<>::serve_code(1, 9, 4, rhu), Catch::Contains("master_bits = 9"));
-  CHECK_THROWS_WITH(double_rounding<>::serve_code(1, 1, 1, rhu), Catch::Contains("master_bits = 1"));
-  CHECK_THROWS_WITH(double_rounding<>::serve_code(8, 4, 2, rhu), Catch::Contains("q8 = 8"));
-  CHECK_THROWS_WITH(double_rounding<>::serve_code(-9, 4, 2, rhu), Catch::Contains("q8 = -9"));
+  CHECK_THROWS_WITH(double_rounding<>::serve_code(1, 0, rhu), Catch::Contains("b = 0"));
+  CHECK_THROWS_WITH(double_rounding<>::serve_code(1, 9, rhu), Catch::Contains("b = 9"));
+  CHECK_THROWS_WITH(double_rounding<dynamic_bits>::serve_code(1, 4, 5, rhu),
+                    Catch::Contains("b = 5") && Catch::Contains("1..4"));
+  CHECK_THROWS_WITH(double_rounding<dynamic_bits>::serve_code(1, 9, 4, rhu), Catch::Contains("master_bits = 9"));
+  CHECK_THROWS_WITH(double_rounding<dynamic_bits>::serve_code(1, 1, 1, rhu), Catch::Contains("master_bits = 1"));
+  CHECK_THROWS_WITH(double_rounding<dynamic_bits>::serve_code(8, 4, 2, rhu), Catch::Contains("q8 = 8"));
+  CHECK_THROWS_WITH(double_rounding<dynamic_bits>::serve_code(-9, 4, 2, rhu), Catch::Contains("q8 = -9"));
+  // The deprecated form that repeats the master width: a width other than the template's throws
+  // (double_rounding<4>::serve_code(q, 8, …) used to be accepted silently); the matching width agrees.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  CHECK_THROWS_WITH(double_rounding<4>::serve_code(1, 8, 2, rhu),
+                    Catch::Contains("master_bits = 8") && Catch::Contains("double_rounding<4>"));
+  CHECK_THROWS_WITH(double_rounding<4>::serve_code_from_planes(1, 8, 2), Catch::Contains("master_bits = 8"));
+  CHECK(double_rounding<4>::serve_code(5, 4, 2, rhu) == double_rounding<4>::serve_code(5, 2, rhu));
+  CHECK(double_rounding<>::serve_code_from_planes(40, 8, 4) == 3);
+#pragma GCC diagnostic pop
   CHECK_THROWS_WITH(double_rounding<dynamic_bits>(1), Catch::Contains("master_bits = 1"));
   CHECK_THROWS_WITH(double_rounding<dynamic_bits>(9), Catch::Contains("master_bits = 9"));
   CHECK_THROWS_AS(double_rounding<8>(4), error);

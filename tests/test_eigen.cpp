@@ -70,7 +70,7 @@ TEST_CASE("eigen: quantize and dequantize equal the raw API", "[eigen]") {
   }
   const auto st = bit_plane_stack::pack(raw);
   for (int b : {1, 3, 8}) {
-    const auto v = view(st, b, serve_rule::round_half_even);
+    const auto v = view(st, b, rounding::half_even);
     const Eigen::MatrixXf D = eigen::dequantize(v);
     REQUIRE(D.rows() == 40);
     REQUIRE(D.cols() == 64);
@@ -97,7 +97,7 @@ TEST_CASE("eigen: gemv / gemm equal the raw-pointer front doors exactly", "[eige
   Eigen::MatrixXf holder = Eigen::MatrixXf::Zero(120, 6);        // its top 96 rows: outer stride 120
   holder.topRows(96) = Xc;
   for (int b : {2, 5, 8})
-    for (auto rule : {serve_rule::truncate, serve_rule::round_half_up}) {
+    for (auto rule : {rounding::floor, rounding::half_up}) {
       INFO("b = " << b << ", rule = " << to_string(rule));
       const auto v = view(st, b, rule);
       // raw: tokens x K row-major = the column-major columns
@@ -143,7 +143,7 @@ TEST_CASE("eigen: quantized GEMV within the quantization error bound of Eigen's 
   const Eigen::VectorXf baseline = W * x;  // Eigen float GEMV
   const auto xq = per_token_quantizer<8>().quantize(const_matrix(x.data(), 1, std::size_t(K)));
   for (int b : {8, 6, 4, 2})
-    for (auto rule : {serve_rule::round_half_even, serve_rule::truncate}) {
+    for (auto rule : {rounding::half_even, rounding::floor}) {
       INFO("b = " << b << ", rule = " << to_string(rule));
       const auto v = view(st, b, rule);
       const Eigen::MatrixXf D = eigen::dequantize(v);
@@ -164,7 +164,7 @@ TEST_CASE("eigen: quantized GEMV within the quantization error bound of Eigen's 
         worst_ratio = std::max(worst_ratio, err / bound);
       }
       // The bound is not vacuous: at 8 bits the error is a visible fraction of it.
-      if (b == 8 && rule == serve_rule::round_half_even) CHECK(worst_ratio > 0.01);
+      if (b == 8 && rule == rounding::half_even) CHECK(worst_ratio > 0.01);
     }
 }
 

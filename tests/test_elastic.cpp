@@ -25,7 +25,7 @@ bit_plane_stack master_from_normal(std::size_t rows, std::size_t cols, std::uint
 }  // namespace
 
 TEST_CASE("views are O(1) snapshots of one stack; switching is one store", "[elastic]") {
-  elastic_weight w(master_from_normal(40, 64, 1), serve_rule::round_half_up);
+  elastic_weight w(master_from_normal(40, 64, 1), rounding::half_up);
   CHECK(w.bits() == 8);
   const auto v8 = w.view();
   w.set_bits(3);
@@ -37,14 +37,13 @@ TEST_CASE("views are O(1) snapshots of one stack; switching is one store", "[ela
   CHECK_THROWS_WITH(w.set_bits(0), Catch::Contains("bits = 0"));
   CHECK(w.bits() == 3);  // a rejected switch changes nothing
   quantized_matrix<std::uint8_t> u{1, 4, 8, granularity::per_row(), {1, 2, 3, 4}, {1.0f}, {0}};
-  CHECK_THROWS_WITH(elastic_weight(bit_plane_stack::pack(u), serve_rule::round_half_even),
-                    Catch::Contains("signed master"));
+  CHECK_THROWS_WITH(elastic_weight(bit_plane_stack::pack(u), rounding::half_even), Catch::Contains("signed master"));
 }
 
 TEST_CASE("readers under width switches always see exactly one valid width", "[elastic][concurrency]") {
   BITDIAL_LOG_SEED();
   const std::size_t M = 64, K = 256;
-  elastic_weight w(master_from_normal(M, K, 2), serve_rule::round_half_even);
+  elastic_weight w(master_from_normal(M, K, 2), rounding::half_even);
   const auto x = test::normal(K, 3);
   std::vector<std::vector<float>> expected(9, std::vector<float>(M));
   for (int b = 1; b <= 8; ++b) gemv(w.view(b), x, expected[b], {}, run_options{kernel_isa::automatic, nullptr, 1});
@@ -148,7 +147,7 @@ TEST_CASE("cross-width report: drift shrinks with width and matches the noise mo
   BITDIAL_LOG_SEED();
   const std::size_t M = 128, K = 512, N = 16;
   const auto xs = test::normal(N * K, 21);
-  elastic_weight mid(master_from_normal(M, K, 20), serve_rule::truncate, reconstruction::midpoint);
+  elastic_weight mid(master_from_normal(M, K, 20), rounding::floor, reconstruction::midpoint);
   const auto rep = cross_width_report(mid, const_matrix(xs.data(), N, K));
   REQUIRE(rep.size() == 8);
   CHECK(rep[0].bits == 8);
@@ -164,7 +163,7 @@ TEST_CASE("cross-width report: drift shrinks with width and matches the noise mo
     }
   }
   // Floor reconstruction is biased: the report must flag it at low widths.
-  elastic_weight floor(master_from_normal(M, K, 20), serve_rule::truncate, reconstruction::floor);
+  elastic_weight floor(master_from_normal(M, K, 20), rounding::floor, reconstruction::floor);
   const auto rf = cross_width_report(floor, const_matrix(xs.data(), N, K), 1.5);
   bool any = false;
   for (const auto& d : rf) any = any || d.flagged;

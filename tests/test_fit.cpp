@@ -9,6 +9,8 @@
 #include <bitdial/select/fit.hpp>
 
 #include <cmath>
+#include <string>
+#include <type_traits>
 
 #include "test_support.hpp"
 
@@ -16,7 +18,7 @@ using namespace bitdial;
 
 namespace {
 
-constexpr serve_rule all_rules[] = {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even};
+constexpr rounding all_rules[] = {rounding::floor, rounding::half_up, rounding::half_even};
 
 std::vector<float> dequantized(const plane_view& v) {
   std::vector<float> out(v.rows() * v.cols());
@@ -55,24 +57,23 @@ TEST_CASE("fit: served values follow x = (s*alpha)*(t + beta/256) with the store
   const auto w = weights(M, K, 11);
   for (const granularity g : {granularity::per_row(), granularity::per_group(32), granularity::per_tensor()}) {
     const auto s = fitted_stack(w, M, K, g);
-    for (const serve_rule rule : all_rules)
+    for (const rounding rule : all_rules)
       for (int b = 1; b < 8; ++b) {
         const int k = 8 - b;
         const plane_view v = view(s, b, rule);
         REQUIRE(v.fitted());
         // Fitted double rounding at b = B − 1 serves the truncated codes with their fit.
-        const serve_rule eff = b == 7 ? serve_rule::truncate : rule;
+        const rounding eff = b == 7 ? rounding::floor : rule;
         REQUIRE(v.rule == eff);
-        const float* alpha = s.fit_alpha(int(eff), b);
-        const std::int16_t* beta = s.fit_offset(int(eff), b);
+        const float* alpha = s.fit_alpha(fit_index(eff), b);
+        const std::int16_t* beta = s.fit_offset(fit_index(eff), b);
         for (std::size_t r = 0; r < M; ++r)
           for (std::size_t c = 0; c < K; ++c) {
             const int q = s.code(r, c);
             double qb = std::floor(q / std::ldexp(1.0, k));  // truncation: floor(q / 2^k)
             const double rem = q - qb * std::ldexp(1.0, k), half = std::ldexp(1.0, k - 1);
-            if (eff != serve_rule::truncate) {
-              if (rem > half || (rem == half && (eff == serve_rule::round_half_up || std::fmod(qb, 2.0) != 0.0)))
-                qb += 1;
+            if (eff != rounding::floor) {
+              if (rem > half || (rem == half && (eff == rounding::half_up || std::fmod(qb, 2.0) != 0.0))) qb += 1;
               qb = std::clamp(qb, -std::ldexp(1.0, b - 1), std::ldexp(1.0, b - 1) - 1);
             }
             const float sa = s.scales()[g.index(r, c, K)] * alpha[r];
@@ -90,9 +91,9 @@ TEST_CASE("fit: literal rules stay bit-exact and selectable", "[fit]") {
   const auto s = fitted_stack(w, M, K, granularity::per_group(32));
   for (int b = 1; b < 8; ++b) {
     const int k = 8 - b;
-    const plane_view mid = view(s, b, serve_rule::truncate, reconstruction::midpoint);
-    const plane_view flo = view(s, b, serve_rule::truncate, reconstruction::floor);
-    const plane_view rhu = view(s, b, serve_rule::round_half_up, reconstruction::midpoint);
+    const plane_view mid = view(s, b, rounding::floor, reconstruction::midpoint);
+    const plane_view flo = view(s, b, rounding::floor, reconstruction::floor);
+    const plane_view rhu = view(s, b, rounding::half_up, reconstruction::midpoint);
     REQUIRE_FALSE(mid.fitted());
     for (std::size_t r = 0; r < M; ++r)
       for (std::size_t c = 0; c < K; ++c) {
@@ -112,7 +113,7 @@ TEST_CASE("fit: literal rules stay bit-exact and selectable", "[fit]") {
   for (std::size_t c = 0; c < K; ++c) REQUIRE(full.dequantize(0, c) == s.scales()[c / 32] * float(s.code(0, c)));
   // Asking for a fit the stack does not store is an error naming it.
   const auto plain = bit_plane_stack::pack(uniform_symmetric<8>().quantize(const_matrix(w.data(), M, K)));
-  REQUIRE_THROWS_WITH(view(plain, 3, serve_rule::truncate, reconstruction::fitted),
+  REQUIRE_THROWS_WITH(view(plain, 3, rounding::floor, reconstruction::fitted),
                       Catch::Contains("reconstruction = fitted") && Catch::Contains("bits = 3"));
   REQUIRE_FALSE(view(plain, 3).fitted());  // automatic: literal midpoint without a fit
 }
@@ -123,7 +124,7 @@ TEST_CASE("fit: never worse than the literal rule, b = 1 a binarization, zeros s
   const auto w = weights(M, K, 13);
   const granularity g = granularity::per_group(128);
   const auto s = fitted_stack(w, M, K, g);
-  for (const serve_rule rule : all_rules)
+  for (const rounding rule : all_rules)
     for (int b = 1; b < 8; ++b) {
       // Per row, the literal map is one point of the fitted family (α = 2^k, β = 256·m_k/2^k is a
       // multiple of 1/256 for k ≤ 7), so the least-squares fit cannot be worse (float rounding of α
@@ -152,7 +153,7 @@ TEST_CASE("fit: never worse than the literal rule, b = 1 a binarization, zeros s
     }
   const double sq_bin = sqnr_db(w, bin);
   const double sq_fit = sqnr_db(w, dequantized(view(s, 1)));
-  const double sq_lit = sqnr_db(w, dequantized(view(s, 1, serve_rule::truncate, reconstruction::midpoint)));
+  const double sq_lit = sqnr_db(w, dequantized(view(s, 1, rounding::floor, reconstruction::midpoint)));
   INFO("b=1 SQNR: fitted " << sq_fit << " dB, literal " << sq_lit << " dB, binarization " << sq_bin << " dB");
   REQUIRE(sq_fit >= sq_bin - 0.5);
   REQUIRE(sq_fit > sq_lit + 1.0);
@@ -164,7 +165,7 @@ TEST_CASE("fit: double rounding at b = B - 1 is never worse than truncation (and
   const auto w = weights(M, K, 19);
   const auto s = fitted_stack(w, M, K, granularity::per_group(128));
   const double tr = sqnr_db(w, dequantized(view(s, 7)));
-  for (const serve_rule rule : {serve_rule::round_half_up, serve_rule::round_half_even}) {
+  for (const rounding rule : {rounding::half_up, rounding::half_even}) {
     const plane_view v = view(s, 7, rule);
     REQUIRE(v.planes_used() == 7);
     REQUIRE(sqnr_db(w, dequantized(v)) >= tr);
@@ -172,14 +173,14 @@ TEST_CASE("fit: double rounding at b = B - 1 is never worse than truncation (and
     REQUIRE(sqnr_db(w, dequantized(view(s, 7, rule, reconstruction::midpoint))) < tr);
   }
   // Below B − 1 the double-rounding views keep their own codes.
-  REQUIRE(view(s, 6, serve_rule::round_half_up).rule == serve_rule::round_half_up);
+  REQUIRE(view(s, 6, rounding::half_up).rule == rounding::half_up);
 }
 
 TEST_CASE("fit: all-zero matrix and masters without weights", "[fit]") {
   const std::size_t M = 4, K = 96;
   std::vector<float> z(M * K, 0.0f);
   auto s = fitted_stack(z, M, K, granularity::per_group(32));
-  for (const serve_rule rule : all_rules)
+  for (const rounding rule : all_rules)
     for (int b = 1; b <= 8; ++b)
       for (const float v : dequantized(view(s, b, rule))) REQUIRE(v == 0.0f);
   // Fit against the master's own values (an imported master): b = 7 fitted is at least as good
@@ -190,7 +191,7 @@ TEST_CASE("fit: all-zero matrix and masters without weights", "[fit]") {
   const auto master = dequantized(view(m, 8));
   for (int b = 1; b < 8; ++b)
     REQUIRE(mse(master, dequantized(view(m, b))) <=
-            mse(master, dequantized(view(m, b, serve_rule::truncate, reconstruction::midpoint))) * (1 + 1e-6));
+            mse(master, dequantized(view(m, b, rounding::floor, reconstruction::midpoint))) * (1 + 1e-6));
 }
 
 TEST_CASE("fit: unsigned masters with zero points", "[fit]") {
@@ -200,10 +201,10 @@ TEST_CASE("fit: unsigned masters with zero points", "[fit]") {
   const auto m = uniform_asymmetric<8>({.gran = granularity::per_group(32)}).quantize(const_matrix(w.data(), M, K));
   auto s = bit_plane_stack::pack(m);
   fit_reconstruction(s, const_matrix(w.data(), M, K));
-  REQUIRE_FALSE(s.has_fit(int(serve_rule::round_half_up), 4));  // double rounding: signed masters only
+  REQUIRE_FALSE(s.has_fit(fit_index(rounding::half_up), 4));  // double rounding: signed masters only
   for (int b = 1; b < 8; ++b) {
     const auto fit = dequantized(view(s, b));
-    const auto lit = dequantized(view(s, b, serve_rule::truncate, reconstruction::midpoint));
+    const auto lit = dequantized(view(s, b, rounding::floor, reconstruction::midpoint));
     REQUIRE(mse(w, fit) <= mse(w, lit) * (1 + 1e-6));
   }
 }
@@ -216,7 +217,7 @@ TEST_CASE("fit: files of version 2 keep the fits; version 1 files still load", "
   const auto back = deserialize(bytes.data(), bytes.size());
   REQUIRE(back.fit_bytes() == s.fit_bytes());
   REQUIRE(s.fit_bytes() == 21 * M * 6);
-  for (const serve_rule rule : all_rules)
+  for (const rounding rule : all_rules)
     for (int b = 1; b < 8; ++b) REQUIRE(dequantized(view(back, b, rule)) == dequantized(view(s, b, rule)));
   REQUIRE(serialize(back) == bytes);
   // A stack without fits is written as version 1 (one encoding per stack) and reads back unfitted.
@@ -249,8 +250,8 @@ TEST_CASE("fit: every ISA equals the reference kernel on fitted views (shards, b
   fit_reconstruction(su, const_matrix(w.data(), M, K));
   const auto ss = fitted_stack(w, M, K, granularity::per_group(64));
   for (const bit_plane_stack* s : std::initializer_list<const bit_plane_stack*>{&ss, &su})
-    for (const serve_rule rule : all_rules) {
-      if (!s->is_signed() && rule != serve_rule::truncate) continue;
+    for (const rounding rule : all_rules) {
+      if (!s->is_signed() && rule != rounding::floor) continue;
       for (int b = 1; b <= 8; ++b) {
         const plane_view v = shard(view(*s, b, rule), 3, 67);
         const std::size_t rows = v.rows();
@@ -279,4 +280,56 @@ TEST_CASE("fit: every ISA equals the reference kernel on fitted views (shards, b
           }
       }
     }
+}
+
+TEST_CASE("served_scale is the served step: s·2^k under the literal rules, s·α_r when fitted", "[fit][select]") {
+  const std::size_t M = 40, K = 96;
+  const auto w = weights(M, K, 12);
+  const auto s = fitted_stack(w, M, K, granularity::per_group(32));
+  for (const rounding rule : all_rules)
+    for (int b = 1; b <= 8; ++b) {
+      INFO("rule " << to_string(rule) << " b " << b);
+      const plane_view lit = view(s, b, rule, reconstruction::midpoint);
+      const plane_view fit = shard(view(s, b, rule, reconstruction::automatic), 3, M);
+      CHECK(!lit.fitted());
+      CHECK(fit.fitted() == (b < 8));
+      for (std::size_t r = 0; r < fit.rows(); ++r)
+        for (std::size_t c = 0; c < K; c += 32) {
+          const std::size_t g = s.gran().index(3 + r, c, K);
+          REQUIRE(lit.served_scale(g, 3 + r) == std::ldexp(lit.scale(g), lit.shift()));
+          const float alpha = b < 8 ? fit.fit_alpha[3 + r] : std::ldexp(1.0f, 0);
+          REQUIRE(fit.served_scale(g, r) == fit.scale(g) * alpha);
+          // dequantize is the served step times the served term, one rounding
+          const float t = static_cast<float>(std::int64_t{fit.code(r, c)} * 256 + fit.offset256(g, 3 + r)) * 0x1p-8f;
+          REQUIRE(fit.dequantize(r, c) == fit.served_scale(g, r) * t);
+        }
+    }
+}
+
+TEST_CASE("view rules are bitdial::rounding: the tie rules no view serves are rejected by name", "[fit][select]") {
+  const std::size_t M = 8, K = 32;
+  const auto w = weights(M, K, 13);
+  const auto s = fitted_stack(w, M, K, granularity::per_row());
+  for (const rounding bad : {rounding::half_away, rounding::half_down}) {
+    CHECK(fit_index(bad) == -1);
+    CHECK_THROWS_WITH(view(s, 4, bad), Catch::Contains(std::string("rule = ") + to_string(bad)) &&
+                                           Catch::Contains("a view serves floor (truncation), half_up or half_even"));
+  }
+  CHECK(fit_index(rounding::floor) == 0);
+  CHECK(fit_index(rounding::half_up) == 1);
+  CHECK(fit_index(rounding::half_even) == 2);
+  // The view rules keep the former serve_rule's numbers, which are also the fit slots: code that
+  // passed int(rule) to has_fit / fit_alpha / set_fit keeps working.
+  for (const rounding r : {rounding::floor, rounding::half_up, rounding::half_even})
+    CHECK(static_cast<int>(r) == fit_index(r));
+    // The former names are deprecated aliases of the same values.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  STATIC_REQUIRE(std::is_same_v<serve_rule, rounding>);
+  STATIC_REQUIRE(std::is_same_v<truncation_reconstruction, reconstruction>);
+  STATIC_REQUIRE(serve_rule::truncate == rounding::floor);
+  STATIC_REQUIRE(serve_rule::round_half_up == rounding::half_up);
+  STATIC_REQUIRE(serve_rule::round_half_even == rounding::half_even);
+  CHECK(view(s, 3, serve_rule::round_half_up).rule == rounding::half_up);
+#pragma GCC diagnostic pop
 }

@@ -229,10 +229,10 @@ gguf_file open_bytes(const std::vector<std::uint8_t>& bytes) {
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
 
 /// Served code of the documented rules (SEMANTICS §2–3), recomputed here.
-std::int32_t rule_code(std::int32_t q, int k, int b, serve_rule rule) {
-  if (rule == serve_rule::truncate) return q >> k;  // floor(q / 2^k)
+std::int32_t rule_code(std::int32_t q, int k, int b, rounding rule) {
+  if (rule == rounding::floor) return q >> k;  // floor(q / 2^k)
   const double x = std::ldexp(double(q), -k);
-  double r = rule == serve_rule::round_half_up ? std::floor(x + 0.5) : std::nearbyint(x);
+  double r = rule == rounding::half_up ? std::floor(x + 0.5) : std::nearbyint(x);
   r = std::clamp(r, -std::ldexp(1.0, b - 1), std::ldexp(1.0, b - 1) - 1);
   return static_cast<std::int32_t>(r);
 }
@@ -285,14 +285,14 @@ TEST_CASE("ggml import: every narrower width and rule serves the documented rule
         open_bytes(gguf_writer().add_raw("w", {K, M}, static_cast<std::uint32_t>(t), raw).bytes()).import_master("w");
     const bit_plane_stack st = m.pack();
     const int B = info->master_bits;
-    std::vector<serve_rule> rules{serve_rule::truncate};
-    if (info->is_signed) rules.insert(rules.end(), {serve_rule::round_half_up, serve_rule::round_half_even});
-    if (!info->is_signed) CHECK_THROWS_WITH(view(st, 1, serve_rule::round_half_up), Contains("signed master"));
+    std::vector<rounding> rules{rounding::floor};
+    if (info->is_signed) rules.insert(rules.end(), {rounding::half_up, rounding::half_even});
+    if (!info->is_signed) CHECK_THROWS_WITH(view(st, 1, rounding::half_up), Contains("signed master"));
     std::size_t bad = 0, checked = 0;
-    for (const serve_rule rule : rules)
+    for (const rounding rule : rules)
       for (int b = 1; b < B; ++b)
         for (const reconstruction rc : {reconstruction::midpoint, reconstruction::floor}) {
-          if (rule != serve_rule::truncate && rc == reconstruction::floor) continue;
+          if (rule != rounding::floor && rc == reconstruction::floor) continue;
           const plane_view v = view(st, b, rule, rc);
           const int k = B - b;
           for (std::size_t r = 0; r < M; ++r)
@@ -302,7 +302,7 @@ TEST_CASE("ggml import: every narrower width and rule serves the documented rule
                 const std::size_t c = blk * info->block + e;
                 const std::int32_t qb = rule_code(ref.q[e], k, b, rule);
                 // Literal value: s·(2^k·q_b + m_k), one rounding (exact real in double), then − min.
-                const double mid = (rule == serve_rule::truncate && rc == reconstruction::midpoint)
+                const double mid = (rule == rounding::floor && rc == reconstruction::midpoint)
                                        ? (std::ldexp(1.0, k) - 1) / 2
                                        : 0.0;
                 const float prod = static_cast<float>(double(ref.d[e]) * (std::ldexp(double(qb), k) + mid));
@@ -354,7 +354,7 @@ TEST_CASE("ggml import: hand-built blocks give the values written by hand", "[gg
   for (int e = 0; e < 256; ++e) CHECK(k.dequantize(0, e) == float((e / 32 + 1) * 3) - 0.25f * float(2 * (e / 32)));
   // At 2 bits (truncated, floor): code 3 >> 2 = 0, so every value is − min.
   const auto st = k.pack();
-  const plane_view v2 = view(st, 2, serve_rule::truncate, reconstruction::floor);
+  const plane_view v2 = view(st, 2, rounding::floor, reconstruction::floor);
   for (int e = 0; e < 256; ++e) CHECK(v2.dequantize(0, e) == -0.25f * float(2 * (e / 32)));
 }
 
@@ -375,7 +375,7 @@ TEST_CASE("ggml import: kernels serve imported masters exactly on every ISA and 
     for (int b = 1; b <= info->master_bits; ++b)
       for (const reconstruction rc : {reconstruction::midpoint, reconstruction::fitted}) {
         if (rc == reconstruction::fitted && b == info->master_bits) continue;
-        const plane_view v = view(st, b, serve_rule::truncate, rc);
+        const plane_view v = view(st, b, rounding::floor, rc);
         INFO("type " << info->name << ", b = " << b << ", " << to_string(rc));
         // The oracle: Σ ŵ·x̂ in double from the view's dequantized values and the activations' values.
         std::vector<double> want(N * M, 0.0), mag(N * M, 0.0);
@@ -410,8 +410,8 @@ TEST_CASE("ggml import: fitted widths of an imported master beat the literal one
   const auto w = m.dequantize();
   for (int b = 1; b < 4; ++b) {
     double lit = 0, fit = 0;
-    const plane_view vl = view(st, b, serve_rule::truncate, reconstruction::midpoint);
-    const plane_view vf = view(st, b, serve_rule::truncate, reconstruction::fitted);
+    const plane_view vl = view(st, b, rounding::floor, reconstruction::midpoint);
+    const plane_view vf = view(st, b, rounding::floor, reconstruction::fitted);
     for (std::size_t r = 0; r < M; ++r)
       for (std::size_t c = 0; c < K; ++c) {
         lit += std::pow(double(vl.dequantize(r, c)) - w[r * K + c], 2);
@@ -502,7 +502,7 @@ TEST_CASE("master_from_codes: codes you already have, e.g. an affine uint8 tenso
     REQUIRE(same_bits(v.dequantize(i / K, i % K), scale * float(int(codes[i]) - zp)));
   // Every width serves the documented truncation with midpoint.
   for (int b = 1; b < 8; ++b) {
-    const plane_view vb = view(st, b, serve_rule::truncate, reconstruction::midpoint);
+    const plane_view vb = view(st, b, rounding::floor, reconstruction::midpoint);
     const int k = 8 - b;
     for (std::size_t i = 0; i < codes.size(); i += 5) {
       const double t = std::ldexp(double(codes[i] >> k), k) + (std::ldexp(1.0, k) - 1) / 2 - zp;

@@ -206,14 +206,14 @@ TEST_CASE("gguf Q8_0 import is a servable INT8 master: view(8) is d·q, views at
     INFO("b = " << b);
     const auto dr = double_rounding<8>().derive(master, b).dequantize();
     const auto tr = truncation<8>().dequantize(master, b);
-    const auto vd = view(stack, b, serve_rule::round_half_up), vt = view(stack, b, serve_rule::truncate);
+    const auto vd = view(stack, b, rounding::half_up), vt = view(stack, b, rounding::floor);
     for (std::size_t r = 0; r < 37; ++r)
       for (std::size_t c = 0; c < 64; ++c) {
         REQUIRE(vd.dequantize(r, c) == dr[r * 64 + c]);
         REQUIRE(vt.dequantize(r, c) == tr[r * 64 + c]);
       }
   }
-  const auto v4 = view(stack, 4, serve_rule::round_half_up);
+  const auto v4 = view(stack, 4, rounding::half_up);
   const auto d4 = double_rounding<8>().derive(master, 4);
   CHECK(v4.dequantize(0, 0) == d4.dequantize(0, 0));
   CHECK(d4.code(0, 0) == -8);  // -128 / 16

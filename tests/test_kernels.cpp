@@ -81,7 +81,7 @@ TEST_CASE("plane kernels equal the reference on awkward shapes, every width and 
   std::uint64_t salt = 0;
   for (auto [rows, cols, tokens] : shapes)
     for (int b = 1; b <= 8; ++b)
-      for (auto rule : {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even}) {
+      for (auto rule : {rounding::floor, rounding::half_up, rounding::half_even}) {
         const auto pr = make_problem(rows, cols, tokens, 8, true, granularity::per_row(), ++salt);
         check_all_isas(view(pr.stack, b, rule), pr, "per-row");
       }
@@ -91,20 +91,20 @@ TEST_CASE("plane kernels: granularities, unsigned masters, narrow masters, floor
   BITDIAL_LOG_SEED();
   for (int b = 1; b <= 8; ++b) {
     const auto g32 = make_problem(40, 128, 2, 8, true, granularity::per_group(32), 100 + b);
-    check_all_isas(view(g32.stack, b, serve_rule::round_half_even), g32, "per-group 32");
+    check_all_isas(view(g32.stack, b, rounding::half_even), g32, "per-group 32");
     const auto g4 = make_problem(9, 24, 2, 8, true, granularity::per_group(4), 200 + b);
-    check_all_isas(view(g4.stack, b, serve_rule::round_half_up), g4, "per-group 4");
+    check_all_isas(view(g4.stack, b, rounding::half_up), g4, "per-group 4");
     const auto g6 = make_problem(9, 24, 2, 8, true, granularity::per_group(6), 300 + b);
-    check_all_isas(view(g6.stack, b, serve_rule::truncate), g6, "per-group 6");
+    check_all_isas(view(g6.stack, b, rounding::floor), g6, "per-group 6");
     const auto pt = make_problem(33, 50, 3, 8, true, granularity::per_tensor(), 400 + b);
-    check_all_isas(view(pt.stack, b, serve_rule::truncate, reconstruction::floor), pt, "per-tensor floor");
+    check_all_isas(view(pt.stack, b, rounding::floor, reconstruction::floor), pt, "per-tensor floor");
     const auto un = make_problem(33, 50, 3, 8, false, granularity::per_row(), 500 + b);
     check_all_isas(view(un.stack, b), un, "unsigned");
   }
   for (int B = 2; B <= 7; ++B)
     for (int b = 1; b <= B; ++b) {
       const auto pr = make_problem(35, 40, 2, B, true, granularity::per_row(), 600 + 10 * B + b);
-      for (auto rule : {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even})
+      for (auto rule : {rounding::floor, rounding::half_up, rounding::half_even})
         check_all_isas(view(pr.stack, b, rule), pr, "narrow master");
     }
 }
@@ -112,7 +112,7 @@ TEST_CASE("plane kernels: granularities, unsigned masters, narrow masters, floor
 TEST_CASE("plane kernels: extreme codes and activations, deep K", "[kernels]") {
   BITDIAL_LOG_SEED();
   const auto ex = make_problem(64, 4096, 2, 8, true, granularity::per_row(), 700, true);
-  for (int b = 1; b <= 8; ++b) check_all_isas(view(ex.stack, b, serve_rule::round_half_up), ex, "extreme");
+  for (int b = 1; b <= 8; ++b) check_all_isas(view(ex.stack, b, rounding::half_up), ex, "extreme");
   const auto deep = make_problem(1, 32767, 1, 8, true, granularity::per_row(), 701, true);
   for (int b : {1, 4, 8}) check_all_isas(view(deep.stack, b), deep, "deep K");
 }
@@ -120,7 +120,7 @@ TEST_CASE("plane kernels: extreme codes and activations, deep K", "[kernels]") {
 TEST_CASE("plane kernels: shards and output row ranges", "[kernels]") {
   BITDIAL_LOG_SEED();
   const auto pr = make_problem(100, 48, 3, 8, true, granularity::per_row(), 800);
-  const auto full = view(pr.stack, 3, serve_rule::round_half_even);
+  const auto full = view(pr.stack, 3, rounding::half_even);
   for (auto [a, b] : {std::pair<std::size_t, std::size_t>{0, 100}, {5, 37}, {32, 64}, {33, 99}, {99, 100}})
     check_all_isas(shard(full, a, b), pr, "shard");
   std::vector<float> want(3 * 100), got(3 * 100, 7.0f);
@@ -158,7 +158,7 @@ TEST_CASE("float front door quantizes per token with the BitNet rule, then match
   const auto x = test::normal(3 * 200, 5);
   const auto q = per_token_quantizer<8>().quantize(const_matrix(x.data(), 3, 200));
   for (int b : {2, 5, 8}) {
-    const auto v = view(pr.stack, b, serve_rule::round_half_up);
+    const auto v = view(pr.stack, b, rounding::half_up);
     std::vector<float> want(3 * 70), got(3 * 70), one(70);
     reference::gemm(v, as_tokens(q), matrix_view<float>(want.data(), 3, 70));
     gemm(v, const_matrix(x.data(), 3, 200), matrix_view<float>(got.data(), 3, 70));

@@ -56,7 +56,7 @@ std::vector<float> reference_of(const plane_view& v, const problem& pr) {
   return y;
 }
 
-constexpr serve_rule all_rules[] = {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even};
+constexpr rounding all_rules[] = {rounding::floor, rounding::half_up, rounding::half_even};
 
 }  // namespace
 
@@ -86,7 +86,7 @@ TEST_CASE("avx2: int16 window sums at both ends of their range", "[avx2][require
         33, 1040, 2, granularity::per_row(), [](auto, auto) { return -1; },
         [xv](std::size_t n, std::size_t) { return n == 0 ? xv : -xv - (xv < 0); });
     for (int b = 1; b <= 8; ++b)
-      for (serve_rule rule : all_rules) {
+      for (rounding rule : all_rules) {
         const auto v = view(pr.stack, b, rule, reconstruction::floor);
         INFO("x = " << xv << ", b = " << b << ", rule = " << to_string(rule));
         const auto got = run(v, pr, kernel_isa::avx2);
@@ -103,7 +103,7 @@ TEST_CASE("avx2: deep K with codes -128 and 127 against activations -128", "[avx
       2, 32767, 1, granularity::per_row(), [](std::size_t r, auto) { return r == 0 ? -128 : 127; },
       [](auto, auto) { return -128; });
   for (int b = 1; b <= 8; ++b)
-    for (serve_rule rule : all_rules) {
+    for (rounding rule : all_rules) {
       const auto v = view(pr.stack, b, rule, reconstruction::floor);
       INFO("b = " << b << ", rule = " << to_string(rule));
       const auto got = run(v, pr, kernel_isa::avx2);
@@ -124,7 +124,7 @@ TEST_CASE("avx2: int32 segments flush across 4096 chunks", "[avx2][requires_avx2
       [](std::size_t r, std::size_t c) { return r == 2 ? static_cast<int>(c % 256) - 128 : (r ? 127 : -128); },
       [](auto, std::size_t c) { return c % 3 == 0 ? 127 : -128; });
   for (int b : {1, 4, 8})
-    for (serve_rule rule : {serve_rule::truncate, serve_rule::round_half_even}) {
+    for (rounding rule : {rounding::floor, rounding::half_even}) {
       const auto v = view(pr.stack, b, rule);
       INFO("b = " << b << ", rule = " << to_string(rule));
       REQUIRE(run(v, pr, kernel_isa::avx2) == reference_of(v, pr));
@@ -144,7 +144,7 @@ TEST_CASE("avx2: scale groups of one chunk and of odd chunk counts; other sizes 
         70, 240, 3, granularity::per_group(g), [&](std::size_t r, std::size_t c) { return codes[r * 240 + c]; },
         [&](std::size_t n, std::size_t c) { return xs[n * 240 + c]; });
     for (int b = 1; b <= 8; ++b)
-      for (serve_rule rule : all_rules) {
+      for (rounding rule : all_rules) {
         const auto v = view(pr.stack, b, rule);
         INFO("group = " << g << ", b = " << b << ", rule = " << to_string(rule));
         REQUIRE(run(v, pr, kernel_isa::avx2) == reference_of(v, pr));
@@ -174,7 +174,7 @@ TEST_CASE("avx2: one prepared call run on disjoint row ranges, shards, bias", "[
   const auto pr = make(
       100, 80, 5, granularity::per_row(), [&](std::size_t r, std::size_t c) { return codes[r * 80 + c]; },
       [&](std::size_t n, std::size_t c) { return xs[n * 80 + c]; });
-  const auto v = shard(view(pr.stack, 3, serve_rule::round_half_even), 7, 95);  // starts mid-block
+  const auto v = shard(view(pr.stack, 3, rounding::half_even), 7, 95);  // starts mid-block
   std::vector<float> bias(100);
   for (std::size_t r = 0; r < 100; ++r) bias[r] = 0.25f * static_cast<float>(r % 7) - 1.0f;
   std::vector<float> want(5 * v.rows()), got(5 * v.rows(), 9.0f);

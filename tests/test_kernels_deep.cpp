@@ -40,8 +40,8 @@ std::vector<float> expected(const plane_view& v, const std::vector<std::int8_t>&
   std::vector<std::int32_t> served(256);
   for (int q = -128; q < 128; ++q) {
     std::int32_t s = q >> k;
-    if (v.rule != serve_rule::truncate)
-      s = clamp_i32(shift_round(q, k, v.rule == serve_rule::round_half_up ? rounding::half_up : rounding::half_even),
+    if (v.rule != rounding::floor)
+      s = clamp_i32(shift_round(q, k, v.rule == rounding::half_up ? rounding::half_up : rounding::half_even),
                     signed_min(v.bits), signed_max(v.bits));
     served[static_cast<std::size_t>(q + 128)] = s;
   }
@@ -81,7 +81,7 @@ TEST_CASE("deep K = 196 656: worst-case magnitudes on every ISA, width and rule"
       const std::vector<float> xs(tokens, 1.0f);
       const token_batch t{x.data(), xs.data(), tokens, K, K};
       for (int b : {1, 2, 4, 7, 8})
-        for (serve_rule rule : {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even}) {
+        for (rounding rule : {rounding::floor, rounding::half_up, rounding::half_even}) {
           const plane_view v = view(s, b, rule, reconstruction::floor);
           const auto want = expected(v, m.codes, t);
           for (kernel_isa isa : available_isas()) {
@@ -116,7 +116,7 @@ TEST_CASE("deep K with per-group scales: groups of 3 856 and of one chunk", "[ke
     const float one = 1.0f;
     const token_batch t{x.data(), &one, 1, K, K};
     for (int b : {1, 8}) {
-      const plane_view v = view(s, b, serve_rule::round_half_up, reconstruction::floor);
+      const plane_view v = view(s, b, rounding::half_up, reconstruction::floor);
       std::vector<float> want(M), got(M);
       reference::gemm(shard(v, 0, 2), t, matrix_view<float>(want.data(), 1, 2));  // two rows: affordable
       for (kernel_isa isa : available_isas()) {

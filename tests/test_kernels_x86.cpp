@@ -123,7 +123,7 @@ std::vector<float> run_x86(const plane_view& w, const token_batch& x, const floa
   return y;
 }
 
-const serve_rule all_rules[] = {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even};
+const rounding all_rules[] = {rounding::floor, rounding::half_up, rounding::half_even};
 const x86::plane_method all_methods[] = {x86::plane_method::lookup, x86::plane_method::unpack};
 
 void check_shape(std::size_t M, std::size_t K, std::initializer_list<granularity> grans, bool fast_oracle,
@@ -139,10 +139,10 @@ void check_shape(std::size_t M, std::size_t K, std::initializer_list<granularity
       for (std::size_t N : token_counts) {
         const auto x = random_tokens(N, K, salt + N);
         for (int b : widths)
-          for (serve_rule rule : all_rules) {
-            if (!is_signed && rule != serve_rule::truncate) continue;
+          for (rounding rule : all_rules) {
+            if (!is_signed && rule != rounding::floor) continue;
             for (auto recon : {reconstruction::midpoint, reconstruction::floor}) {
-              if (recon == reconstruction::floor && rule != serve_rule::truncate) continue;
+              if (recon == reconstruction::floor && rule != rounding::floor) continue;
               const auto v = view(s, b, rule, recon);
               const float* bp = (b % 2) ? bias.data() : nullptr;
               const auto want = fast_oracle ? oracle(v, x.batch, bp) : reference_out(v, x.batch, bp);
@@ -206,8 +206,8 @@ TEST_CASE("every master code, width and rule: served code through the x86 kernel
       const float one = 1.0f;
       const token_batch t{x.data(), &one, 1, K, K};
       for (int b = 1; b <= B; ++b)
-        for (serve_rule rule : all_rules) {
-          if (!is_signed && rule != serve_rule::truncate) continue;
+        for (rounding rule : all_rules) {
+          if (!is_signed && rule != rounding::floor) continue;
           const auto v = view(s, b, rule, reconstruction::floor);
           for (auto m : all_methods) {
             const auto y = run_x86(v, t, nullptr, m);
@@ -234,7 +234,7 @@ TEST_CASE("integer accumulators equal reference::accumulators (scale 1, floor)",
   auto x = random_tokens(3, K, 99, 0);
   std::fill(x.scales.begin(), x.scales.end(), 1.0f);
   for (int b = 1; b <= 8; ++b)
-    for (serve_rule rule : all_rules) {
+    for (rounding rule : all_rules) {
       const auto v = view(s, b, rule, reconstruction::floor);
       const auto acc = reference::accumulators(v, x.batch);
       for (auto meth : all_methods) {
@@ -290,7 +290,7 @@ TEST_CASE("deep K: 1 x 32767 x 1 and a flush past 65536 K, extremes everywhere",
     const float one = 1.0f;
     const token_batch t{x.data(), &one, 1, K, K};
     for (int b : {1, 2, 7, 8})
-      for (serve_rule rule : all_rules) {
+      for (rounding rule : all_rules) {
         const auto v = view(s, b, rule);
         const auto want = oracle(v, t, nullptr);
         for (auto meth : all_methods) REQUIRE(first_mismatch(run_x86(v, t, nullptr, meth), want) == -1);
@@ -304,7 +304,7 @@ TEST_CASE("one 256 x 4096 matrix, all widths and rules, per row and per group of
   {
     const auto s = random_stack(64, 4096, 8, true, granularity::per_group(128), 4242);
     const auto x = random_tokens(1, 4096, 4243);
-    const auto v = view(s, 3, serve_rule::round_half_even);
+    const auto v = view(s, 3, rounding::half_even);
     REQUIRE(first_mismatch(oracle(v, x.batch, nullptr), reference_out(v, x.batch, nullptr)) == -1);
   }
   // Signed masters here (unsigned ones are covered by every other shape) to keep the suite fast.
@@ -320,7 +320,7 @@ TEST_CASE("shards and row ranges write exactly their rows", "[x86][requires_avx5
   const auto x = random_tokens(3, 77, 101);
   const float sentinel = 12345.0f;
   for (int b : {1, 4, 7})
-    for (serve_rule rule : all_rules)
+    for (rounding rule : all_rules)
       for (auto [sb, se] : {std::pair<std::size_t, std::size_t>{0, 100}, {5, 77}, {33, 34}, {31, 97}, {64, 100}}) {
         const auto v = shard(view(s, b, rule), sb, se);
         const auto want = reference_out(v, x.batch, nullptr);
@@ -359,8 +359,8 @@ TEST_CASE("masters narrower than 8 bits", "[x86][requires_avx512]") {
       const auto s = random_stack(40, 50, B, is_signed != 0, granularity::per_row(), 500 + B);
       const auto x = random_tokens(3, 50, 600 + B);
       for (int b = 1; b <= B; ++b)
-        for (serve_rule rule : all_rules) {
-          if (!is_signed && rule != serve_rule::truncate) continue;
+        for (rounding rule : all_rules) {
+          if (!is_signed && rule != rounding::floor) continue;
           const auto v = view(s, b, rule);
           const auto want = reference_out(v, x.batch, nullptr);
           for (auto meth : all_methods) {

@@ -1,6 +1,7 @@
 // ExMy minifloat formats (E2M1/E2M3/E3M2/E4M3/E5M2/E8M0 and user formats) and the LLM-FP4
 // real-valued-bias quantizer: exact tables, tie rules, saturation, specials, errors.
 #include <bitdial/quant/minifloat.hpp>
+#include <bitdial/quant/mx.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -164,6 +165,16 @@ TEST_CASE("E2M1 tie rules half_away and half_up", "[minifloat][ties]") {
   // Non-ties are unaffected.
   CHECK(val(2.6f, rounding::half_up) == 3.0f);
   CHECK(val(-2.6f, rounding::half_up) == -3.0f);
+  // half_down: ties toward −inf, the mirror image of half_up.
+  CHECK(val(2.5f, rounding::half_down) == 2.0f);
+  CHECK(val(-2.5f, rounding::half_down) == -3.0f);
+  CHECK(val(0.25f, rounding::half_down) == 0.0f);
+  CHECK(val(-3.5f, rounding::half_down) == -4.0f);
+  CHECK(val(2.6f, rounding::half_down) == 3.0f);
+  // floor is not a round-to-nearest rule: rejected by name.
+  CHECK_THROWS_WITH(e2m1.encode(1.0f, rounding::floor), Catch::Contains("r = floor"));
+  CHECK_THROWS_WITH(minifloat_quantizer({.round = rounding::floor}), Catch::Contains("round = floor"));
+  CHECK_THROWS_WITH(mx_quantizer({.round = rounding::floor}), Catch::Contains("round = floor"));
 }
 
 TEST_CASE("E2M3 and E3M2: all 64 codes round-trip; hand-checked values", "[minifloat][exhaustive]") {

@@ -6,6 +6,7 @@
 #include <bitdial/quant/mx.hpp>
 #include <bitdial/quant/nvfp4.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -431,6 +432,95 @@ TEST_CASE("BitMoD bad input and options", "[bitmod][errors]") {
   CHECK_THROWS_WITH(bitmod_quantizer({128, {5.0f, 0.0f}}), Catch::Contains("menu[1] = 0"));
   CHECK_THROWS_WITH(bitmod_quantizer({128, {}}), Catch::Contains("menu.size() = 0"));
   CHECK_THROWS_WITH(bitmod_quantizer({0}), Catch::Contains("group = 0"));
+}
+
+TEST_CASE("BitMoD named menus: the artifact's mixed_bitmod (default) and the development repo's mixed", "[bitmod]") {
+  CHECK(bitmod_menus::er_ea() == std::vector<float>{5.0f, -5.0f, 8.0f, -8.0f});
+  CHECK(bitmod_menus::sp_sr() == std::vector<float>{2.5f, -2.5f, 8.0f, -8.0f});
+  CHECK(bitmod_options{}.menu == bitmod_menus::er_ea());
+  CHECK(bitmod_options{}.round == rounding::half_even);
+  // sp_sr: +2.5 (the doubled tables' 5) with the E2M1 scale amax/6 is exact where E2M1 is not.
+  const std::vector<float> w = {6.0f, 2.5f, 2.5f, -1.0f, 0.0f, 0.5f, 4.0f, 3.0f};
+  const auto m = bitmod_quantizer({8, bitmod_menus::sp_sr()}).quantize(const_matrix(w.data(), 1, 8));
+  CHECK(m.extra_value(0) == 2.5f);
+  CHECK(m.scales[0] == 1.0f);
+  CHECK(m.code(0, 1) == bitmod_matrix::extra_code);
+  CHECK(m.dequantize() == w);
+  // The same group under the default menu cannot represent 2.5 (±5 / ±8 levels only).
+  const auto d = bitmod_quantizer({8}).quantize(const_matrix(w.data(), 1, 8)).dequantize();
+  CHECK(d[1] != 2.5f);
+}
+
+TEST_CASE("BitMoD element ties: RNE (default) against the reference's lower level", "[bitmod][ties]") {
+  // Menu {+5} and amax 6: s = 1, so x / s = x and every tie below is exact.
+  //   3.5 (3 | 4), -2.5 (-3 | -2), 0.75 (0.5 | 1): E2M1 ties;  5.5 (5 | 6), 4.5 (4 | 5): ties with the extra level.
+  const std::vector<float> w = {6.0f, 3.5f, -2.5f, 0.75f, 5.5f, 4.5f, 0.0f, -0.0f};
+  auto levels = [&](rounding r) {
+    const auto m = bitmod_quantizer({8, {5.0f}, r}).quantize(const_matrix(w.data(), 1, 8));
+    REQUIRE(m.scales[0] == 1.0f);
+    return m.dequantize();
+  };
+  CHECK(levels(rounding::half_even) == std::vector<float>{6, 4, -2, 1, 6, 4, 0, 0});
+  CHECK(levels(rounding::half_down) == std::vector<float>{6, 3, -3, 0.5f, 5, 4, 0, 0});
+  CHECK(levels(rounding::half_up) == std::vector<float>{6, 4, -2, 1, 6, 5, 0, 0});
+  CHECK(levels(rounding::half_away) == std::vector<float>{6, 4, -3, 1, 6, 5, 0, 0});
+  CHECK_THROWS_WITH(bitmod_quantizer({8, {5.0f}, rounding::floor}), Catch::Contains("round = floor"));
+}
+
+namespace {
+
+/// The reference's rule, restated independently: per group and menu value v, levels = E2M1 ∪ {v}
+/// ascending, t = x / s assigned to level i when mid_{i−1} < t <= mid_i; the group keeps the first
+/// menu value of least MSE. Returns the dequantized matrix.
+std::vector<float> bitmod_reference_rule(const std::vector<float>& w, std::size_t rows, std::size_t cols,
+                                         std::size_t group, const std::vector<float>& menu) {
+  std::vector<float> out(w.size());
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c0 = 0; c0 < cols; c0 += group) {
+      float amax = 0.0f;
+      for (std::size_t c = c0; c < c0 + group; ++c) amax = std::max(amax, std::fabs(w[r * cols + c]));
+      if (amax == 0.0f) continue;
+      double best = std::numeric_limits<double>::infinity();
+      for (float v : menu) {
+        std::vector<double> lv = {-6, -4, -3, -2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2, 3, 4, 6, v};
+        std::sort(lv.begin(), lv.end());
+        const float s = amax / std::max(6.0f, std::fabs(v));
+        std::vector<float> q(group);
+        double mse = 0.0;
+        for (std::size_t c = c0; c < c0 + group; ++c) {
+          const double t = static_cast<double>(w[r * cols + c] / s);
+          std::size_t i = 0;
+          while (i + 1 < lv.size() && t > (lv[i] + lv[i + 1]) / 2) ++i;
+          q[c - c0] = s * static_cast<float>(lv[i]);
+          const double e = double(w[r * cols + c]) - double(q[c - c0]);
+          mse += e * e;
+        }
+        if (mse < best) {
+          best = mse;
+          std::copy(q.begin(), q.end(), out.begin() + static_cast<std::ptrdiff_t>(r * cols + c0));
+        }
+      }
+    }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("BitMoD with the reference's ties equals the reference's rule on random and tie-heavy data",
+          "[bitmod][ties][property]") {
+  BITDIAL_LOG_SEED();
+  const std::size_t rows = 8, cols = 256, g = 128;
+  for (const auto& menu : {bitmod_menus::er_ea(), bitmod_menus::sp_sr()})
+    for (int dist = 0; dist < 3; ++dist) {
+      std::vector<float> w = dist == 0 ? test::normal(rows * cols, 51) : test::heavy_tailed(rows * cols, 52);
+      if (dist == 2)  // every element a multiple of 1/4 of amax/6 = 1: many exact midpoints
+        for (std::size_t i = 0; i < w.size(); ++i)
+          w[i] = i % g == 0 ? 6.0f : std::clamp(std::round(w[i] * 8.0f) / 4.0f, -6.0f, 6.0f);
+      const auto got = bitmod_quantizer({g, menu, rounding::half_down}).quantize(const_matrix(w.data(), rows, cols));
+      const auto want = bitmod_reference_rule(w, rows, cols, g, menu);
+      INFO("menu[0] = " << menu[0] << ", distribution " << dist);
+      CHECK(got.dequantize() == want);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

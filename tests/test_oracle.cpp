@@ -90,8 +90,8 @@ using namespace bitdial;
 
 namespace {
 
-constexpr double unit = 0x1p-24;                // binary32 unit roundoff
-constexpr double second_order = 1.0 + 0x1p-8;   // see the header comment
+constexpr double unit = 0x1p-24;               // binary32 unit roundoff
+constexpr double second_order = 1.0 + 0x1p-8;  // see the header comment
 const float sentinel = std::numeric_limits<float>::quiet_NaN();
 
 /// The oracle's own double error over K products whose magnitudes sum to a_elems.
@@ -153,9 +153,8 @@ using runner = std::function<void(kernel_isa, std::size_t threads, std::vector<f
 
 /// Runs `call` on every ISA (threads 1 and 2) that `serves` accepts and compares with the oracle; an
 /// ISA that declines the shape must make the front door throw (an explicit skip, never a silent pass).
-void run_on_isas(const std::vector<kernel_isa>& isas, const std::function<bool(kernel_isa)>& serves,
-                 const runner& call, const oracle& o, std::size_t r0, std::size_t r1, const std::string& label,
-                 tally& t) {
+void run_on_isas(const std::vector<kernel_isa>& isas, const std::function<bool(kernel_isa)>& serves, const runner& call,
+                 const oracle& o, std::size_t r0, std::size_t r1, const std::string& label, tally& t) {
   std::vector<float> y(o.tokens * o.rows);
   for (kernel_isa isa : isas) {
     if (!serves(isa)) {
@@ -268,7 +267,7 @@ quantized_matrix<Code> random_master(std::size_t rows, std::size_t cols, int bit
 
 /// SEMANTICS.md §2–3 in double, from the master code: exact (a float scale times a half-integer
 /// below 2^10), rounded once to float by the caller.
-double semantic_value(const master& m, std::size_t row, std::size_t c, int b, serve_rule rule, reconstruction recon) {
+double semantic_value(const master& m, std::size_t row, std::size_t c, int b, rounding rule, reconstruction recon) {
   const int k = m.bits - b;
   const double p = std::ldexp(1.0, k);
   const double q = m.codes[row * m.cols + c];
@@ -276,15 +275,18 @@ double semantic_value(const master& m, std::size_t row, std::size_t c, int b, se
   const double hi = m.is_signed ? std::ldexp(1.0, b - 1) - 1.0 : std::ldexp(1.0, b) - 1.0;
   double twice = 0.0;  // twice the value in master steps
   switch (rule) {
-    case serve_rule::truncate:  // q_b = floor(q / 2^k); midpoint m_k = (2^k − 1)/2
+    case rounding::floor:  // q_b = floor(q / 2^k); midpoint m_k = (2^k − 1)/2
       twice = 2.0 * p * std::floor(q / p) + (recon == reconstruction::midpoint ? p - 1.0 : 0.0);
       break;
-    case serve_rule::round_half_up:  // q_b = clamp(floor(q / 2^k + 1/2))
+    case rounding::half_up:  // q_b = clamp(floor(q / 2^k + 1/2))
       twice = 2.0 * p * std::clamp(std::floor(q / p + 0.5), lo, hi);
       break;
-    case serve_rule::round_half_even:  // q_b = clamp(RNE(q / 2^k)); nearbyint rounds ties to even
+    case rounding::half_even:  // q_b = clamp(RNE(q / 2^k)); nearbyint rounds ties to even
       twice = 2.0 * p * std::clamp(std::nearbyint(q / p), lo, hi);
       break;
+    case rounding::half_away:
+    case rounding::half_down:
+      break;  // no view rules
   }
   const std::size_t g = m.scale_index(row, c);
   const double z = m.zero_points.empty() ? 0.0 : m.zero_points[g];
@@ -364,12 +366,12 @@ std::string describe(const plane_view& v) {
 }
 
 /// Every (rule, reconstruction) a master can be served with.
-std::vector<std::pair<serve_rule, reconstruction>> rules_for(const master& m) {
-  std::vector<std::pair<serve_rule, reconstruction>> r = {{serve_rule::truncate, reconstruction::midpoint},
-                                                          {serve_rule::truncate, reconstruction::floor}};
+std::vector<std::pair<rounding, reconstruction>> rules_for(const master& m) {
+  std::vector<std::pair<rounding, reconstruction>> r = {{rounding::floor, reconstruction::midpoint},
+                                                        {rounding::floor, reconstruction::floor}};
   if (m.is_signed) {
-    r.push_back({serve_rule::round_half_up, reconstruction::midpoint});
-    r.push_back({serve_rule::round_half_even, reconstruction::midpoint});
+    r.push_back({rounding::half_up, reconstruction::midpoint});
+    r.push_back({rounding::half_even, reconstruction::midpoint});
   }
   return r;
 }
@@ -377,8 +379,8 @@ std::vector<std::pair<serve_rule, reconstruction>> rules_for(const master& m) {
 /// Dequantization check plus gemm on every ISA and thread count for one view.
 void check_plane_view(const master& m, const plane_view& v, const activations& x, const float* bias,
                       const gemm_params& p, const std::string& label, tally& t) {
-  const std::string full = label + ": " + describe(v) + ", tokens = " + std::to_string(x.q.rows) +
-                           (bias ? ", bias" : "");
+  const std::string full =
+      label + ": " + describe(v) + ", tokens = " + std::to_string(x.q.rows) + (bias ? ", bias" : "");
   {
     const std::string d = dequant_mismatch(m, v);
     INFO(full << ": " << d);
@@ -400,8 +402,7 @@ void check_plane_view(const master& m, const plane_view& v, const activations& x
 
 // ================================================================================================
 
-TEST_CASE("oracle: plane_view::dequantize is SEMANTICS.md §2-3 for every master code, width and rule",
-          "[oracle]") {
+TEST_CASE("oracle: plane_view::dequantize is SEMANTICS.md §2-3 for every master code, width and rule", "[oracle]") {
   BITDIAL_LOG_SEED();
   REQUIRE(std::nearbyint(2.5) == 2.0);  // the semantics below round ties to even through nearbyint
   REQUIRE(std::nearbyint(-0.5) == 0.0);
@@ -496,13 +497,11 @@ TEST_CASE("oracle: plane gemm at deep K (Σx epilogue term non-zero)", "[oracle]
     const activations x = int8_tokens(N, K, ++salt);
     const std::vector<float> bias = make_bias(M, ++salt);
     for (int b = 1; b <= 8; ++b) {
-      check_plane_view(m, view(m.stack, b, serve_rule::truncate, reconstruction::midpoint), x, bias.data(), {},
-                       "deep K", t);
+      check_plane_view(m, view(m.stack, b, rounding::floor, reconstruction::midpoint), x, bias.data(), {}, "deep K", t);
       if (d.is_signed && (b == 1 || b == 3 || b == 6)) {
-        check_plane_view(m, view(m.stack, b, serve_rule::round_half_up, reconstruction::midpoint), x, nullptr, {},
+        check_plane_view(m, view(m.stack, b, rounding::half_up, reconstruction::midpoint), x, nullptr, {}, "deep K", t);
+        check_plane_view(m, view(m.stack, b, rounding::half_even, reconstruction::midpoint), x, bias.data(), {},
                          "deep K", t);
-        check_plane_view(m, view(m.stack, b, serve_rule::round_half_even, reconstruction::midpoint), x, bias.data(),
-                         {}, "deep K", t);
       }
     }
   }
@@ -533,13 +532,12 @@ TEST_CASE("oracle: fitted per-width reconstruction (SEMANTICS 3b) on every ISA",
     std::uniform_real_distribution<float> af(0.3f, 1.7f);
     std::uniform_int_distribution<int> bf(-600, 600);
     for (master& m : masters) {
-      const std::vector<serve_rule> rules =
-          m.is_signed ? std::vector<serve_rule>{serve_rule::truncate, serve_rule::round_half_up,
-                                                serve_rule::round_half_even}
-                      : std::vector<serve_rule>{serve_rule::truncate};
+      const std::vector<rounding> rules =
+          m.is_signed ? std::vector<rounding>{rounding::floor, rounding::half_up, rounding::half_even}
+                      : std::vector<rounding>{rounding::floor};
       // fits[rule][b]: α, β per row
       std::map<std::pair<int, int>, std::pair<std::vector<float>, std::vector<std::int16_t>>> fits;
-      for (serve_rule rule : rules)
+      for (rounding rule : rules)
         for (int b = 1; b < m.bits; ++b) {
           std::vector<float> alpha(M);
           std::vector<std::int16_t> beta(M);
@@ -548,17 +546,17 @@ TEST_CASE("oracle: fitted per-width reconstruction (SEMANTICS 3b) on every ISA",
             beta[r] = static_cast<std::int16_t>(bf(rng));
           }
           alpha[M / 2] = 0.0f;  // a degenerate row serves zeros
-          m.stack.set_fit(static_cast<int>(rule), b, alpha, beta);
-          fits[{static_cast<int>(rule), b}] = {alpha, beta};
+          m.stack.set_fit(fit_index(rule), b, alpha, beta);
+          fits[{fit_index(rule), b}] = {alpha, beta};
         }
-      for (serve_rule rule : rules)
+      for (rounding rule : rules)
         for (int b = 1; b < m.bits; ++b) {
           const plane_view v = view(m.stack, b, rule, reconstruction::fitted);
           // view() may serve fitted double rounding at b = B − 1 with the truncated codes and their
           // fit (plane_view.hpp); the expected values follow the rule the view reports.
-          CHECK((v.rule == rule || (b == m.bits - 1 && v.rule == serve_rule::truncate)));
+          CHECK((v.rule == rule || (b == m.bits - 1 && v.rule == rounding::floor)));
           CHECK(v.fitted());
-          const auto& [alpha, beta] = fits.at({static_cast<int>(v.rule), b});
+          const auto& [alpha, beta] = fits.at({fit_index(v.rule), b});
           const std::string label = std::string(m.is_signed ? "signed" : "unsigned+zp") + " fitted: " + describe(v) +
                                     ", tokens = " + std::to_string(N);
           {  // SEMANTICS §3b from the master code and the α, β drawn above, in double
@@ -569,9 +567,9 @@ TEST_CASE("oracle: fitted per-width reconstruction (SEMANTICS 3b) on every ISA",
             for (std::size_t r = 0; r < M; ++r)
               for (std::size_t c = 0; c < K; ++c) {
                 const double q = m.codes[r * K + c];
-                const double qb = v.rule == serve_rule::truncate       ? std::floor(q / p)
-                                  : v.rule == serve_rule::round_half_up ? std::clamp(std::floor(q / p + 0.5), lo, hi)
-                                                                        : std::clamp(std::nearbyint(q / p), lo, hi);
+                const double qb = v.rule == rounding::floor     ? std::floor(q / p)
+                                  : v.rule == rounding::half_up ? std::clamp(std::floor(q / p + 0.5), lo, hi)
+                                                                : std::clamp(std::nearbyint(q / p), lo, hi);
                 const std::size_t g = m.scale_index(r, c);
                 const double z = m.zero_points.empty() ? 0.0 : m.zero_points[g];
                 const double term = qb + (m.code_offset2 / 2.0 - z) / p + beta[r] / 256.0;
@@ -627,7 +625,7 @@ TEST_CASE("oracle: float front doors gemv and gemm quantize per token like quant
     }();
     for (const master* m : {&sm, &um})
       for (int b = 1; b <= 8; ++b) {
-        const plane_view v = view(m->stack, b, serve_rule::truncate, reconstruction::midpoint);
+        const plane_view v = view(m->stack, b, rounding::floor, reconstruction::midpoint);
         const oracle o = plane_oracle(*m, v, x.xhat, N, bias.data());
         const std::string label = "float front door: " + describe(v) + ", tokens = " + std::to_string(N);
         run_on_isas(
@@ -678,7 +676,7 @@ TEST_CASE("oracle: shards carry a bias indexed by the view's own rows", "[oracle
   const bitserial_activations xa = bitserial_activations::from(q);
   for (auto [r0, r1] : ranges)
     for (int b : {1, 3, 8}) {
-      const plane_view v = shard(view(um.stack, b, serve_rule::truncate, reconstruction::midpoint), r0, r1);
+      const plane_view v = shard(view(um.stack, b, rounding::floor, reconstruction::midpoint), r0, r1);
       const std::vector<float> bias = make_bias(r1 - r0, ++salt);
       const oracle o = plane_oracle(um, v, xhat, N, bias.data());
       run_on_isas(
@@ -728,7 +726,8 @@ TEST_CASE("oracle: bit-serial W x A for every weight and activation encoding", "
       bitserial_activations xa;
       std::vector<double> xhat(N * K);
       if (a.enc == act_encoding::bipolar) {
-        const midrise_matrix mr = uniform_midrise<>(a.bits, {granularity::per_row()}).quantize(const_matrix(xf.data(), N, K));
+        const midrise_matrix mr =
+            uniform_midrise<>(a.bits, {granularity::per_row()}).quantize(const_matrix(xf.data(), N, K));
         for (std::size_t n = 0; n < N; ++n)
           for (std::size_t c = 0; c < K; ++c) xhat[n * K + c] = double(mr.scales[n]) * (mr.code(n, c) + 0.5);
         xa = bitserial_activations::from(mr);
@@ -737,7 +736,8 @@ TEST_CASE("oracle: bit-serial W x A for every weight and activation encoding", "
                                                                      : activation_mode::symmetric};
         const auto q = per_token_quantizer<>(a.bits, po).quantize(const_matrix(xf.data(), N, K));
         for (std::size_t n = 0; n < N; ++n)
-          for (std::size_t c = 0; c < K; ++c) xhat[n * K + c] = double(q.scales[n]) * double(q.code(n, c) - q.zero_points[n]);
+          for (std::size_t c = 0; c < K; ++c)
+            xhat[n * K + c] = double(q.scales[n]) * double(q.code(n, c) - q.zero_points[n]);
         xa = bitserial_activations::from(q);
       }
       for (const auto& entry : ws) {
@@ -790,10 +790,10 @@ TEST_CASE("oracle: residual slice stacks with per-token slice counts", "[oracle]
   };
   std::vector<named> stacks;
   stacks.push_back({uniform_residual({2, 2, 2, 2}).quantize(W), "uniform residual 2+2+2+2 per row"});
-  stacks.push_back({uniform_residual({3, 2, 2}, {.gran = granularity::per_group(32),
-                                                 .scales = residual_scales::power_of_two})
-                        .quantize(W),
-                    "power-of-two tiled 3+2+2 per group 32"});
+  stacks.push_back(
+      {uniform_residual({3, 2, 2}, {.gran = granularity::per_group(32), .scales = residual_scales::power_of_two})
+           .quantize(W),
+       "power-of-two tiled 3+2+2 per group 32"});
   stacks.push_back({uniform_residual({4, 4}, {.gran = granularity::per_group(12)}).quantize(W),
                     "uniform residual 4+4 per group 12"});
   stacks.push_back({residual_binarizer(3).quantize(W), "residual binarization x3"});
@@ -852,9 +852,9 @@ TEST_CASE("oracle: residual slice stacks with per-token slice counts", "[oracle]
             }
             const double b = bp ? bp[r] : 0.0;
             o.y[n * M + r] = b + y;
-            o.bound[n * M + r] = second_order * unit *
-                                     (weighted + a_first + std::fabs(b) + double(J - 1) * (std::fabs(b) + a_all)) +
-                                 oracle_slack(J * K, a_elems);
+            o.bound[n * M + r] =
+                second_order * unit * (weighted + a_first + std::fabs(b) + double(J - 1) * (std::fabs(b) + a_all)) +
+                oracle_slack(J * K, a_elems);
           }
         }
         const slice_view sv = planes.view_slices(n_max);
@@ -1000,7 +1000,7 @@ TEST_CASE("oracle: ternary x int8 (dedicated layout and 2-bit planes)", "[oracle
             gemm(v, x.batch(), matrix_view<float>(y.data(), N, M), {bp}, run_options{isa, nullptr, threads});
           },
           o, 0, M, label + " (2-bit planes)", tp);
-      if (N == 1) {  // the float front door quantizes the token like int8_tokens did
+      if (N == 1) {                                   // the float front door quantizes the token like int8_tokens did
         const auto xf = test::heavy_tailed(K, salt);  // the same draw int8_tokens made
         run_on_isas(
             ternary_isas(), ternary_serves,
@@ -1034,7 +1034,8 @@ TEST_CASE("oracle: FP4 MXFP4, NVFP4 and BitMoD x int8", "[oracle]") {
     for (std::size_t r = 0; r < M; ++r)
       for (std::size_t c = 0; c < K; ++c)
         w[r * K + c] = double(q.format.decode(q.code(r, c))) * double(q.scale(r, c / mx_block_size));
-    cases.push_back({fp4_matrix::pack(q), w, M, K, mx_block_size, "mxfp4 " + std::to_string(M) + "x" + std::to_string(K)});
+    cases.push_back(
+        {fp4_matrix::pack(q), w, M, K, mx_block_size, "mxfp4 " + std::to_string(M) + "x" + std::to_string(K)});
   };
   auto add_nv = [&](std::size_t M, std::size_t K, bool tensor_scale) {
     const auto wf = test::heavy_tailed(M * K, ++salt);
@@ -1042,8 +1043,8 @@ TEST_CASE("oracle: FP4 MXFP4, NVFP4 and BitMoD x int8", "[oracle]") {
     std::vector<double> w(M * K);
     for (std::size_t r = 0; r < M; ++r)
       for (std::size_t c = 0; c < K; ++c)
-        w[r * K + c] = double(e2m1.decode(q.code(r, c))) * double(q.block_scale(r, c / nvfp4_block_size)) *
-                       double(q.tensor_scale);
+        w[r * K + c] =
+            double(e2m1.decode(q.code(r, c))) * double(q.block_scale(r, c / nvfp4_block_size)) * double(q.tensor_scale);
     cases.push_back({fp4_matrix::pack(q), w, M, K, nvfp4_block_size,
                      std::string("nvfp4 ") + (tensor_scale ? "" : "(no tensor scale) ") + std::to_string(M) + "x" +
                          std::to_string(K)});

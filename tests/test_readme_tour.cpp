@@ -25,7 +25,7 @@ TEST_CASE("README API tour", "[readme]") {
   auto stack = bd::bit_plane_stack::pack(master);
   bd::fit_reconstruction(stack, W);
   CHECK(stack.fit_bytes() == 21 * M * 6);  // "6 bytes per row and width" (3 rules x 7 widths)
-  bd::elastic_weight w(std::move(stack), bd::serve_rule::round_half_up);
+  bd::elastic_weight w(std::move(stack), bd::rounding::half_up);
 
   // Serve at any width.
   bd::gemv(w.view(8), x, y);
@@ -40,7 +40,7 @@ TEST_CASE("README API tour", "[readme]") {
   bd::gemv(w.view(), x, y);
   // The literal rule equals the quantizer's own 3-bit double rounding exactly, and the fitted
   // values are closer to W.
-  auto literal = bd::view(w.stack(), 3, bd::serve_rule::round_half_up, bd::reconstruction::midpoint);
+  auto literal = bd::view(w.stack(), 3, bd::rounding::half_up, bd::reconstruction::midpoint);
   const auto dr3 = bd::double_rounding<8>().dequantize(master, 3);
   std::vector<float> fit3(M * K);
   for (std::size_t r = 0; r < M; ++r)

@@ -33,6 +33,7 @@ floor_div floor_pow2(i128 p, int e) {
 i128 exact_round(i128 p, int e, rounding r) {
   if (e == 0) return p;
   const auto [q, rem] = floor_pow2(p, e);
+  if (r == rounding::floor) return q;
   const i128 twice = 2 * rem, d = i128(1) << e;
   if (twice < d) return q;
   if (twice > d) return q + 1;
@@ -43,6 +44,9 @@ i128 exact_round(i128 p, int e, rounding r) {
       return p < 0 ? q : q + 1;
     case rounding::half_up:
       return q + 1;
+    case rounding::floor:
+    case rounding::half_down:
+      return q;
   }
   return q;
 }
@@ -175,13 +179,14 @@ TEST_CASE("requantize: zero point and saturation at the output range edges", "[r
 TEST_CASE("requantize equals the exact 128-bit formula on random accumulators and multipliers", "[requant][dyadic]") {
   BITDIAL_LOG_SEED();
   std::mt19937_64 rng(test::seed() + 2);
-  const rounding rules[] = {rounding::half_even, rounding::half_away, rounding::half_up};
+  const rounding rules[] = {rounding::half_even, rounding::half_away, rounding::half_up, rounding::half_down,
+                            rounding::floor};
   for (int i = 0; i < 300000; ++i) {
     const std::int32_t acc = random_acc(rng);
     const dyadic_multiplier d = rng() % 2
                                     ? to_dyadic(std::exp2(std::uniform_real_distribution<double>(-31.9, 30.9)(rng)))
                                     : make_dyadic(static_cast<std::int32_t>(rng() >> 33), static_cast<int>(rng() % 63));
-    const rounding r = rules[rng() % 3];
+    const rounding r = rules[rng() % 5];
     output_range out{0, int32_min, int32_max};
     if (rng() % 2) {
       const int b = 1 + static_cast<int>(rng() % 8);

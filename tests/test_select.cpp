@@ -21,17 +21,20 @@ bit_plane_stack all_int8_codes() {
   return bit_plane_stack::pack(m);
 }
 
-double formula(int q, int b, serve_rule rule) {  // independent double-arithmetic statement of §2–3
+double formula(int q, int b, rounding rule) {  // independent double-arithmetic statement of §2–3
   const int k = 8 - b;
   const double e = std::ldexp(double(q), -k);
   const double lo = -std::ldexp(1.0, b - 1), hi = std::ldexp(1.0, b - 1) - 1;
   switch (rule) {
-    case serve_rule::truncate:
+    case rounding::floor:
       return std::floor(e);
-    case serve_rule::round_half_up:
+    case rounding::half_up:
       return std::clamp(std::floor(e + 0.5), lo, hi);
-    case serve_rule::round_half_even:
+    case rounding::half_even:
       return std::clamp(std::nearbyint(e), lo, hi);
+    case rounding::half_away:
+    case rounding::half_down:
+      break;  // no view rules
   }
   return 0;
 }
@@ -41,7 +44,7 @@ double formula(int q, int b, serve_rule rule) {  // independent double-arithmeti
 TEST_CASE("served codes and values match SEMANTICS §2–3 for all 256 masters x b x rule", "[select]") {
   const auto s = all_int8_codes();
   for (int b = 1; b <= 8; ++b)
-    for (auto rule : {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even})
+    for (auto rule : {rounding::floor, rounding::half_up, rounding::half_even})
       for (auto recon : {reconstruction::midpoint, reconstruction::floor}) {
         const auto v = view(s, b, rule, recon);
         for (int q = -128; q <= 127; ++q) {
@@ -50,7 +53,7 @@ TEST_CASE("served codes and values match SEMANTICS §2–3 for all 256 masters x
           REQUIRE(v.code(0, q + 128) == qb);
           const int k = 8 - b;
           double xhat = 0.0625 * std::ldexp(qb, k);
-          if (rule == serve_rule::truncate && recon == reconstruction::midpoint)
+          if (rule == rounding::floor && recon == reconstruction::midpoint)
             xhat += 0.0625 * (std::ldexp(1.0, k) - 1) / 2;
           REQUIRE(v.dequantize(0, q + 128) == static_cast<float>(xhat));
         }
@@ -59,8 +62,8 @@ TEST_CASE("served codes and values match SEMANTICS §2–3 for all 256 masters x
 
 TEST_CASE("SEMANTICS §2 examples through the plane view (k = 4)", "[select]") {
   const auto s = all_int8_codes();
-  const auto rhu = view(s, 4, serve_rule::round_half_up), rne = view(s, 4, serve_rule::round_half_even),
-             tr = view(s, 4, serve_rule::truncate);
+  const auto rhu = view(s, 4, rounding::half_up), rne = view(s, 4, rounding::half_even),
+             tr = view(s, 4, rounding::floor);
   auto at = [](const plane_view& v, int q) { return v.code(0, q + 128); };
   CHECK(at(rhu, 127) == 7);
   CHECK(at(rne, 8) == 0);
@@ -83,8 +86,8 @@ TEST_CASE("planes used and bytes read per width and rule", "[select]") {
   for (int b = 1; b <= 8; ++b) {
     CHECK(view(s, b).planes_used() == b);
     CHECK(view(s, b).bytes_read() * 8 == s.bytes().size() * b);
-    CHECK(view(s, b, serve_rule::round_half_up).planes_used() == (b == 8 ? 8 : b + 1));
-    CHECK(view(s, b, serve_rule::round_half_even).planes_used() == 8);
+    CHECK(view(s, b, rounding::half_up).planes_used() == (b == 8 ? 8 : b + 1));
+    CHECK(view(s, b, rounding::half_even).planes_used() == 8);
   }
   const auto half = shard(view(s, 4), 2048, 4096);
   CHECK(half.bytes_read() * 2 == view(s, 4).bytes_read());
@@ -106,6 +109,6 @@ TEST_CASE("bad view requests are rejected by name", "[select][errors]") {
   u.scales = {1.0f};
   u.zero_points = {2};
   const auto su = bit_plane_stack::pack(u);
-  CHECK_THROWS_WITH(view(su, 4, serve_rule::round_half_up), Catch::Contains("signed master"));
+  CHECK_THROWS_WITH(view(su, 4, rounding::half_up), Catch::Contains("signed master"));
   CHECK(view(su, 8).dequantize(0, 0) == -1.0f);
 }

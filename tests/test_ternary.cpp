@@ -257,6 +257,12 @@ TEST_CASE("ternary quantizers reject bad input by name", "[ternary][errors]") {
   }
   SECTION("group not dividing K") {
     CHECK_THROWS_WITH(tequila_ternary().quantize(v), Catch::Contains("group = 128") && Catch::Contains("K = 8"));
+    // A 4-element input under Tequila's default group of 128: the message names the fix, and the fix works.
+    const std::vector<float> four = {0.5f, -1.0f, 0.1f, 2.0f};
+    CHECK_THROWS_WITH(tequila_ternary().quantize(const_matrix(four.data(), 1, 4)),
+                      Catch::Contains("group = 128: does not divide K = 4") && Catch::Contains("per_row()"));
+    const auto q4 = tequila_ternary({granularity::per_row()}).quantize(const_matrix(four.data(), 1, 4));
+    CHECK(q4.codes == std::vector<std::int8_t>{1, -1, 0, 1});  // γ = 0.9, Δ = 0.45
     CHECK_THROWS_WITH(bitnet_ternary({granularity::per_group(3)}).quantize(v), Catch::Contains("group = 3"));
     CHECK_THROWS_WITH(twn_ternary({.gran = granularity::per_group(0)}).quantize(v), Catch::Contains("group = 0"));
   }

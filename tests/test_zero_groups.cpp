@@ -431,14 +431,14 @@ TEST_CASE("zero groups: double rounding and truncation of a master, truncation-r
         }
       }
       // Truncation of the same master (midpoint has no zero level; floor keeps code 0 at 0).
-      for (const auto recon : {truncation_reconstruction::midpoint, truncation_reconstruction::floor}) {
+      for (const auto recon : {reconstruction::midpoint, reconstruction::floor}) {
         const truncation<8> tr({recon});
         for (int b = 1; b <= 8; ++b) {
-          INFO("b = " << b << ", " << (recon == truncation_reconstruction::midpoint ? "midpoint" : "floor"));
+          INFO("b = " << b << ", " << (recon == reconstruction::midpoint ? "midpoint" : "floor"));
           const auto t = tr.derive(master, b);
           for (float s : t.scales) REQUIRE(std::isfinite(s));
           check_served(in, tr.dequantize(master, b),
-                       {g, recon == truncation_reconstruction::floor, b >= 5 ? uniform_bound(b) - 4.0 : -inf},
+                       {g, recon == reconstruction::floor, b >= 5 ? uniform_bound(b) - 4.0 : -inf},
                        "truncation of the absmax master");
         }
       }
@@ -768,8 +768,8 @@ TEST_CASE("zero groups: bit_plane_stack pack / unpack / views and serialize / de
       // so a 1-bit truncated midpoint view of it would not be 0).
       const int b_lo = name.rfind("ternary", 0) == 0 ? s.master_bits() : 1;
       for (int b = b_lo; b <= s.master_bits(); ++b)
-        for (const serve_rule rule : {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even}) {
-          if (rule != serve_rule::truncate && !s.is_signed()) continue;
+        for (const rounding rule : {rounding::floor, rounding::half_up, rounding::half_even}) {
+          if (rule != rounding::floor && !s.is_signed()) continue;
           INFO("b = " << b << ", rule " << to_string(rule));
           const plane_view v0 = view(s, b, rule), v1 = view(back, b, rule);
           std::vector<float> xhat(in.rows * in.cols);
@@ -817,13 +817,13 @@ TEST_CASE("zero groups: readers (GGUF Q8_0 with zero blocks, d = +0 and -0; F16;
       const auto file_bytes = serialize(s);
       const auto back = deserialize(file_bytes.data(), file_bytes.size());
       for (int b = 1; b <= 8; ++b)
-        for (const serve_rule rule : {serve_rule::truncate, serve_rule::round_half_up}) {
+        for (const rounding rule : {rounding::floor, rounding::half_up}) {
           std::vector<float> xhat(in.rows * in.cols);
           const plane_view v = view(back, b, rule);
           for (std::size_t r = 0; r < in.rows; ++r)
             for (std::size_t c = 0; c < in.cols; ++c) xhat[r * in.cols + c] = v.dequantize(r, c);
           INFO("b = " << b);
-          check_served(in, xhat, {granularity::per_group(32), rule != serve_rule::truncate, -inf}, "Q8_0 view");
+          check_served(in, xhat, {granularity::per_group(32), rule != rounding::floor, -inf}, "Q8_0 view");
         }
     }
     check_served(in, file.load_matrix("h").data, {granularity::per_tensor(), true, 40.0}, "load_matrix(F16)");
@@ -843,11 +843,11 @@ TEST_CASE("zero groups: fit_reconstruction on stacks with zero groups, rows and 
       REQUIRE(fitted.fitted());
       const int B = fitted.master_bits();
       for (int b = 1; b < B; ++b)
-        for (const serve_rule rule : {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even}) {
-          if (rule != serve_rule::truncate && !fitted.is_signed()) continue;
+        for (const rounding rule : {rounding::floor, rounding::half_up, rounding::half_even}) {
+          if (rule != rounding::floor && !fitted.is_signed()) continue;
           INFO("b = " << b << ", rule " << to_string(rule));
-          REQUIRE(fitted.has_fit(int(rule), b));
-          for (std::size_t r = 0; r < in.rows; ++r) REQUIRE(std::isfinite(fitted.fit_alpha(int(rule), b)[r]));
+          REQUIRE(fitted.has_fit(fit_index(rule), b));
+          for (std::size_t r = 0; r < in.rows; ++r) REQUIRE(std::isfinite(fitted.fit_alpha(fit_index(rule), b)[r]));
           const plane_view fv = view(fitted, b, rule, reconstruction::fitted);
           // (at b = B − 1 a fitted double-rounding view serves the fitted truncated codes)
           const plane_view lv = view(fitted, b, fv.rule, reconstruction::midpoint);
@@ -900,8 +900,8 @@ TEST_CASE("zero groups: plane GEMM on every ISA, width, rule and reconstruction"
         const bit_plane_stack& s = use_fit ? fitted : plain;
         const int B = s.master_bits();
         for (int b = 1; b <= B; ++b)
-          for (const serve_rule rule : {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even}) {
-            if (rule != serve_rule::truncate && !s.is_signed()) continue;
+          for (const rounding rule : {rounding::floor, rounding::half_up, rounding::half_even}) {
+            if (rule != rounding::floor && !s.is_signed()) continue;
             for (const reconstruction recon :
                  use_fit ? std::vector<reconstruction>{reconstruction::automatic}
                          : std::vector<reconstruction>{reconstruction::midpoint, reconstruction::floor}) {
@@ -1069,8 +1069,8 @@ TEST_CASE("zero groups: bit-serial GEMM, every weight width / rule and activatio
       }
     for (auto& [name, s] : plane_masters(in)) {
       for (int b = 1; b <= s.master_bits(); ++b)
-        for (const serve_rule rule : {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even}) {
-          if (rule != serve_rule::truncate && !s.is_signed()) continue;
+        for (const rounding rule : {rounding::floor, rounding::half_up, rounding::half_even}) {
+          if (rule != rounding::floor && !s.is_signed()) continue;
           const plane_view v = view(s, b, rule);
           const row_flags f = flags_of(in.rows, in.cols, in.c0, in.c1,
                                        [&](std::size_t r, std::size_t c) { return v.dequantize(r, c); });
@@ -1162,7 +1162,7 @@ TEST_CASE("zero groups: elastic_weight and the cross-width report on zero matric
     INFO(in.name);
     auto s = bit_plane_stack::pack(quantize_mse(uniform_symmetric<8>({granularity::per_group(32)}), in.view()));
     fit_reconstruction(s, in.view());
-    const elastic_weight w(std::move(s), serve_rule::round_half_up);
+    const elastic_weight w(std::move(s), rounding::half_up);
     const auto t = test::normal(5 * in.cols, 7801);
     const auto report = cross_width_report(w, const_matrix(t.data(), 5, in.cols));
     REQUIRE(report.size() == 8);

@@ -13,6 +13,7 @@
 #include "bitdial/core/error.hpp"
 #include "bitdial/core/matrix.hpp"
 #include "bitdial/core/parallel.hpp"
+#include "bitdial/core/reconstruction.hpp"
 #include "bitdial/core/rounding.hpp"
 #include "bitdial/format/bit_planes.hpp"
 #include "bitdial/format/ggml_quants.hpp"

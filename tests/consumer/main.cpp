@@ -12,7 +12,7 @@ int main() {
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.11f * float(i));
   bitdial::elastic_weight ew(
       bitdial::bit_plane_stack::pack(bitdial::uniform_symmetric<8>().quantize(bitdial::const_matrix(w.data(), M, K))),
-      bitdial::serve_rule::round_half_up);
+      bitdial::rounding::half_up);
   std::vector<float> y8(M), y4(M);
   bitdial::gemv(ew.view(8), x, y8);
   bitdial::gemv(ew.view(4), x, y4);

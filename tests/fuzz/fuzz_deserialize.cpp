@@ -41,8 +41,8 @@ void exercise(const bit_plane_stack& s, const std::vector<std::uint8_t>& file) {
   const token_batch t{x.data(), &xs, 1, x.size(), x.size()};
   std::vector<float> want(s.rows()), got(s.rows());
   for (int b = 1; b <= s.master_bits(); ++b)
-    for (serve_rule rule : {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even}) {
-      if (rule != serve_rule::truncate && !s.is_signed()) continue;
+    for (rounding rule : {rounding::floor, rounding::half_up, rounding::half_even}) {
+      if (rule != rounding::floor && !s.is_signed()) continue;
       const plane_view v = view(s, b, rule);
       reference::gemm(v, t, matrix_view<float>(want.data(), 1, want.size()));
       for (kernel_isa isa : available_isas()) {

@@ -97,7 +97,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       sgn ? make_stack<std::int8_t>(in, gen, M, K, B, g) : make_stack<std::uint8_t>(in, gen, M, K, B, g);
 
   const int b = static_cast<int>(in.range(1, static_cast<std::size_t>(B)));
-  const serve_rule rule = sgn ? static_cast<serve_rule>(in.byte() % 3) : serve_rule::truncate;
+  constexpr rounding view_rules[] = {rounding::floor, rounding::half_up, rounding::half_even};
+  const rounding rule = sgn ? view_rules[in.byte() % 3] : rounding::floor;
   const reconstruction recon = in.flag() ? reconstruction::floor : reconstruction::midpoint;
   plane_view v = view(s, b, rule, recon);
   if (in.flag()) {  // a shard

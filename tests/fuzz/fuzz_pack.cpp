@@ -93,18 +93,17 @@ void run(fuzz::input& in) {
 
   const int B = m.bits;
   for (int b = 1; b <= B; ++b)
-    for (serve_rule rule : {serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even}) {
-      if (rule != serve_rule::truncate && !std::is_signed_v<Code>) continue;
+    for (rounding rule : {rounding::floor, rounding::half_up, rounding::half_even}) {
+      if (rule != rounding::floor && !std::is_signed_v<Code>) continue;
       const plane_view v = view(s, b, rule);
       const int k = B - b;
       for (std::size_t r = 0; r < m.rows; ++r)
         for (std::size_t c = 0; c < m.cols; ++c) {
           const std::int32_t q = m.code(r, c);
           std::int32_t want = q >> k;
-          if (rule != serve_rule::truncate)
-            want = clamp_i32(
-                shift_round(q, k, rule == serve_rule::round_half_up ? rounding::half_up : rounding::half_even),
-                signed_min(b), signed_max(b));
+          if (rule != rounding::floor)
+            want = clamp_i32(shift_round(q, k, rule == rounding::half_up ? rounding::half_up : rounding::half_even),
+                             signed_min(b), signed_max(b));
           FUZZ_CHECK(v.code(r, c) == want);
         }
     }

@@ -39,6 +39,24 @@ using const_matrix = matrix_view<const float>;
 
 namespace detail {
 
+/// The largest float step s for which s·m is finite for every level multiplier |m| <= m_max, i.e.
+/// s·m_max <= FLT_MAX exactly (then the float product cannot round to inf). Quantizers clamp their
+/// scales to it so that no finite input dequantizes to ±inf; it binds only within a factor
+/// m_max / (largest code) of FLT_MAX.
+inline float max_finite_step(double m_max) noexcept {
+  constexpr double fmax = static_cast<double>(std::numeric_limits<float>::max());
+  if (m_max <= 1.0) return std::numeric_limits<float>::max();
+  float s = static_cast<float>(fmax / m_max);
+  while (static_cast<double>(s) * m_max > fmax) s = std::nextafter(s, 0.0f);
+  return s;
+}
+
+/// Rejects a caller-chosen scale whose largest level s·m_max overflows float.
+inline void check_scale_levels(float s, double m_max, std::size_t i, const char* where) {
+  BITDIAL_REQUIRE(s <= max_finite_step(m_max), where, ": scales[", i, "] = ", s, ": times the largest code ", m_max,
+                  " overflows float (dequantized values would be infinite)");
+}
+
 /// Multiplies sizes, failing cleanly instead of wrapping.
 inline std::size_t checked_mul(std::size_t a, std::size_t b, const char* where, const char* what) {
   BITDIAL_REQUIRE(b == 0 || a <= std::numeric_limits<std::size_t>::max() / b, where, ": ", what, " = ", a, " x ", b,
@@ -122,7 +140,8 @@ struct granularity {
   void validate(std::size_t cols, const char* where) const {
     if (k != kind::per_group) return;
     BITDIAL_REQUIRE(group > 0, where, ": group = 0: group size must be positive");
-    BITDIAL_REQUIRE(cols % group == 0, where, ": group = ", group, ": does not divide K = ", cols);
+    BITDIAL_REQUIRE(cols % group == 0, where, ": group = ", group, ": does not divide K = ", cols,
+                    " (pass a group size that divides K, or granularity::per_row() / per_tensor())");
   }
   friend constexpr bool operator==(const granularity&, const granularity&) = default;
 };

@@ -229,9 +229,9 @@ class bit_plane_stack {
   // int16 offset in 1/256 of a served step. Kernels fold α_r into the group scale and β_r into the
   // Σx term (select/plane_view.hpp). The tables are the only per-width data a stack stores: 6 bytes
   // per row and width (rows padded to whole 32-row blocks with α = β = 0).
-  static constexpr int fit_rules = 3;  // serve_rule::truncate, round_half_up, round_half_even
+  static constexpr int fit_rules = 3;  // rounding::floor, half_up, half_even (select/plane_view.hpp fit_index)
 
-  /// Whether a fit is stored for (rule index, width b); rule index as serve_rule's value.
+  /// Whether a fit is stored for (rule index, width b); rule index as fit_index(rule) numbers it.
   bool has_fit(int rule, int b) const noexcept { return !fit_slot(rule, b).alpha.empty(); }
   /// Whether any fit is stored.
   bool fitted() const noexcept {
@@ -254,8 +254,8 @@ class bit_plane_stack {
   void set_fit(int rule, int b, std::span<const float> alpha, std::span<const std::int16_t> offset) {
     constexpr const char* where = "bit_plane_stack::set_fit";
     BITDIAL_REQUIRE(rule >= 0 && rule < fit_rules, where, ": rule = ", rule,
-                    ": must be 0 (truncate), 1 "
-                    "(round_half_up) or 2 (round_half_even)");
+                    ": must be 0 (floor), 1 "
+                    "(half_up) or 2 (half_even)");
     BITDIAL_REQUIRE(b >= 1 && b < bits_, where, ": bits = ", b, ": fits exist for widths 1..", bits_ - 1,
                     " (the full width serves the master itself)");
     BITDIAL_REQUIRE(rule == 0 || signed_, where, ": rule = ", rule, ": double rounding needs a signed master");

@@ -22,8 +22,9 @@
 //   80      ...   f32 scales, i32 zero points, plane bytes
 //   v3 only:      u64 offset count (the scale count), f32 offsets μ (value = s·(q − z) + μ)
 //   v2, v3:       u32 fit count F, then F fits (fitted per-width reconstruction, SEMANTICS §3b),
-//                 each u32 rule (0 truncate, 1 round_half_up, 2 round_half_even), u32 width b
-//                 (1..B−1), f32 α[rows], i16 β[rows]; rules and widths strictly ascending
+//                 each u32 rule (fit_index, select/plane_view.hpp: 0 floor = truncation, 1 half_up,
+//                 2 half_even), u32 width b (1..B−1), f32 α[rows], i16 β[rows]; rules and widths
+//                 strictly ascending
 //   end-8   8     u64 FNV-1a 64 checksum of every byte before it
 //
 // The reader checks every field against the others and the file length before it allocates or

@@ -358,7 +358,7 @@ inline bool bipolar_weights(const plane_view& w) noexcept {
   const bit_plane_stack& s = *w.stack;
   if (w.fitted() || s.is_signed() || !s.zero_points().empty()) return false;
   const int B = s.master_bits(), k = B - w.bits;
-  if (k != 0 && w.rule != serve_rule::truncate) return false;
+  if (k != 0 && w.rule != rounding::floor) return false;
   return w.offset2(0) == (std::int64_t{1} << k) - (std::int64_t{1} << B);
 }
 
@@ -379,7 +379,7 @@ inline bitserial_job make_bitserial_job(const plane_view& w, const bitserial_act
   j.group_len = w.cols() / j.groups;
   j.steps_per_group = j.groups == 1 ? j.steps : j.group_len / 32;
   j.served_bits = b;
-  j.kind = (b == B || w.rule == serve_rule::truncate) ? 0 : (w.rule == serve_rule::round_half_up ? 1 : 2);
+  j.kind = (b == B || w.rule == rounding::floor) ? 0 : (w.rule == rounding::half_up ? 1 : 2);
   j.low_planes = j.kind == 2 ? B - b - 1 : 0;
   j.terms = b + (j.kind != 0 ? 1 : 0);
   j.act_bits = x.bits();

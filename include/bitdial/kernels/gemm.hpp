@@ -43,7 +43,9 @@ inline void check_gemm_args(const plane_view& w, const token_batch& x, matrix_vi
                   ": must be in 1..", w.stack->master_bits(), " (the master width)");
   BITDIAL_REQUIRE(w.row_begin < w.row_end && w.row_end <= w.stack->rows(), where, ": weights rows = [", w.row_begin,
                   ", ", w.row_end, "): must be a non-empty range inside [0, ", w.stack->rows(), ")");
-  BITDIAL_REQUIRE(w.rule == serve_rule::truncate || w.stack->is_signed(), where, ": weights.rule = ", to_string(w.rule),
+  BITDIAL_REQUIRE(fit_index(w.rule) >= 0, where, ": weights.rule = ", to_string(w.rule),
+                  ": a view serves floor (truncation), half_up or half_even");
+  BITDIAL_REQUIRE(w.rule == rounding::floor || w.stack->is_signed(), where, ": weights.rule = ", to_string(w.rule),
                   ": double rounding needs a signed master");
   check_token_args(x, w.cols(), y, w.rows(), p, where);
 }

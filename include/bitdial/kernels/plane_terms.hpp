@@ -76,11 +76,11 @@ inline plane_terms make_terms(const plane_view& v) noexcept {
     const std::int32_t w = std::int32_t{1} << (i - k);
     t.add(term_kind::plane, i, (sgn && i == B - 1) ? -w : w);
   }
-  if (k == 0 || v.rule == serve_rule::truncate) return t;
+  if (k == 0 || v.rule == rounding::floor) return t;
   t.carry_bit = k - 1;
   t.add(term_kind::plane, k - 1, 1);
   t.add(term_kind::clamp, 0, -1);
-  if (v.rule == serve_rule::round_half_even) {
+  if (v.rule == rounding::half_even) {
     t.clamp_excludes_tie = true;
     t.add(term_kind::tie, 0, -1);
   }

@@ -18,7 +18,9 @@
 //   q = u - 2^(a-1), zero_point = z - 2^(a-1)  (for a = 8, q has the bit pattern of u XOR 0x80).
 //   An all-zero token has s = (2^a-1)/eps, z = 0 and dequantizes to 0.
 //
-// Result, per token t: codes q (int8, row-major), scale = 1/s (the dequantization multiplier, float),
+// Result, per token t: codes q (int8, row-major), scale = 1/s (the dequantization multiplier, float;
+// lowered by ulps where 1/s times the largest code would round past FLT_MAX, so that no finite token
+// dequantizes to ±inf),
 // zero_point (0 for symmetric), code_sum = Σ_k q_k (int32; exact for K <= 2^24). Dequantization:
 //   x̂ = scale·(q - zero_point)
 // BitNet dequantizes as q / s; q·(1/s) rounds twice, so it can differ from that by a few ulp
@@ -233,7 +235,8 @@ class per_token_quantizer {
     const float amax = detail::absmax(x, k);
     const float s = qp / std::max(amax, opt_.eps);
     const std::int32_t sum = detail::quantize_scaled_rne(x, k, s, lo, hi, codes);
-    return {1.0f / s, 0, sum};
+    // 1/s times the largest code stays finite (binds only for max|x| within 1% of FLT_MAX).
+    return {std::min(1.0f / s, detail::max_finite_step(-lo)), 0, sum};
   }
 
   token_params asymmetric_token(const float* x, std::size_t k, std::int8_t* codes) const noexcept {
@@ -252,7 +255,7 @@ class per_token_quantizer {
       codes[i] = static_cast<std::int8_t>(q);
       sum += q;
     }
-    return {1.0f / s, z - bias, sum};
+    return {std::min(1.0f / s, detail::max_finite_step(static_cast<double>(std::max(z, umax - z)))), z - bias, sum};
   }
 
   bit_width<Bits> bits_;

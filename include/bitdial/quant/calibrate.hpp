@@ -237,8 +237,11 @@ inline scale_search_result search_grid(const sorted_group& x, grid_shape g, doub
                                        const char* where) {
   const double n = static_cast<double>(x.size());
   if (s_ref == 0.0) return {0.0f, 0, x.energy() / n, 1.0};
+  (void)where;
   const ratio_sse best = search_ratio(x, g, s_ref, o);
-  const float s = checked_scale(best.ratio * s_ref, where, "reference scale", s_ref);
+  // At most the largest step whose outermost level stays finite (binds only near FLT_MAX).
+  const double m_max = std::max(std::fabs(g.kmin + g.offset), std::fabs(g.kmax + g.offset));
+  const float s = static_cast<float>(std::min(best.ratio * s_ref, static_cast<double>(max_finite_step(m_max))));
   if (s == 0.0f) return {0.0f, 0, x.energy() / n, 0.0};
   return {s, 0, x.sse(static_cast<double>(s), g) / n, best.ratio};
 }

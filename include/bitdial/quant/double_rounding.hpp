@@ -15,6 +15,9 @@
 //       since q8 >= -2^(B-1) gives q8 / 2^k >= -2^(b-1) and every tie rule is monotone.
 //   half_even (RNE): what a model fine-tuned with torch.round expects; an exact tie (the low k bits
 //       equal 2^(k-1)) goes to the even quotient, so it also reads planes 0..k-2.
+//   The default differs from every other quantizer's RNE for that cost (b + 1 planes instead of B);
+//   the paper (arXiv 2502.01199) names no tie rule in what we could read, and its repository
+//   (haiduo/Double-Rounding) publishes no quantizer code to check against.
 // Examples (B = 8, b = 4, k = 4): q8 = 127 -> 7.9375 -> 8 -> clamp 7; q8 = 8 -> 0.5 -> RNE 0, RHU 1;
 // q8 = 40 -> 2.5 -> RNE 2, RHU 3; q8 = -100 -> -6.25 -> -6 (truncation, quant/truncation.hpp, gives -7).
 //
@@ -127,31 +130,43 @@ class double_rounding {
   int master_bits() const noexcept { return bits_.value(); }
   const options& opts() const noexcept { return opt_; }
 
-  /// q_b = clamp(round(q8 / 2^(B-b)), -2^(b-1), 2^(b-1)-1) under tie rule r. Throws for B outside
-  /// 2..8, b outside 1..B, or q8 outside the signed B-bit range.
-  static constexpr std::int32_t serve_code(std::int32_t q8, int master_bits, int b, rounding r) {
-    BITDIAL_REQUIRE(master_bits >= 2 && master_bits <= max_bits,
-                    "double_rounding::serve_code: master_bits = ", master_bits, ": must be in 2..8");
-    BITDIAL_REQUIRE(b >= 1 && b <= master_bits, "double_rounding::serve_code: b = ", b, ": must be in 1..", master_bits,
-                    " (the master width)");
-    BITDIAL_REQUIRE(q8 >= signed_min(master_bits) && q8 <= signed_max(master_bits),
-                    "double_rounding::serve_code: q8 = ", q8, ": outside the signed ", master_bits, "-bit range");
-    return detail::double_round_code(q8, master_bits - b, b, r);
+  /// q_b = clamp(round(q8 / 2^(B-b)), -2^(b-1), 2^(b-1)-1) under rule r, B = MasterBits. Throws for
+  /// b outside 1..B or q8 outside the signed B-bit range (in a constant expression: does not compile).
+  static constexpr std::int32_t serve_code(std::int32_t q8, int b, rounding r) requires(MasterBits != dynamic_bits) {
+    return serve_code_impl(q8, MasterBits, b, r);
+  }
+  /// The same for a master width chosen at run time (double_rounding<dynamic_bits>).
+  static constexpr std::int32_t serve_code(std::int32_t q8, int master_bits, int b,
+                                           rounding r) requires(MasterBits == dynamic_bits) {
+    return serve_code_impl(q8, master_bits, b, r);
+  }
+  /// Deprecated: the master width is the template argument; a different `master_bits` throws
+  /// (double_rounding<4>::serve_code(q, 8, …) used to be accepted silently).
+  [[deprecated("the master width is the template argument: call serve_code(q8, b, r)")]] static constexpr std::int32_t
+  serve_code(std::int32_t q8, int master_bits, int b, rounding r) requires(MasterBits != dynamic_bits) {
+    BITDIAL_REQUIRE(master_bits == MasterBits, "double_rounding::serve_code: master_bits = ", master_bits,
+                    ": this server is double_rounding<", MasterBits, ">");
+    return serve_code_impl(q8, MasterBits, b, r);
   }
 
   /// The RHU code written as a bit-plane reader sees it: the top b planes as a signed b-bit number,
   /// plus plane k-1, saturating when the top planes already hold 2^(b-1)-1. Equals
-  /// serve_code(q8, B, b, rounding::half_up) for every valid input (tested exhaustively).
-  static constexpr std::int32_t serve_code_from_planes(std::int32_t q8, int master_bits, int b) {
-    const std::int32_t rhu = serve_code(q8, master_bits, b, rounding::half_up);  // validates
-    const int k = master_bits - b;
-    if (k == 0) return q8;
-    const std::int32_t top = q8 >> k;                // planes k..B-1, sign-extended
-    const std::int32_t carry = (q8 >> (k - 1)) & 1;  // plane k-1
-    const std::int32_t v = (top == signed_max(b) && carry) ? top : top + carry;
-    BITDIAL_ASSERT(v == rhu);
-    (void)rhu;
-    return v;
+  /// serve_code(q8, b, rounding::half_up) for every valid input (tested exhaustively).
+  static constexpr std::int32_t serve_code_from_planes(std::int32_t q8, int b) requires(MasterBits != dynamic_bits) {
+    return from_planes_impl(q8, MasterBits, b);
+  }
+  /// The same for a master width chosen at run time (double_rounding<dynamic_bits>).
+  static constexpr std::int32_t serve_code_from_planes(std::int32_t q8, int master_bits,
+                                                       int b) requires(MasterBits == dynamic_bits) {
+    return from_planes_impl(q8, master_bits, b);
+  }
+  /// Deprecated: the master width is the template argument; a different `master_bits` throws.
+  [[deprecated(
+      "the master width is the template argument: call serve_code_from_planes(q8, b)")]] static constexpr std::int32_t
+  serve_code_from_planes(std::int32_t q8, int master_bits, int b) requires(MasterBits != dynamic_bits) {
+    BITDIAL_REQUIRE(master_bits == MasterBits, "double_rounding::serve_code_from_planes: master_bits = ", master_bits,
+                    ": this server is double_rounding<", MasterBits, ">");
+    return from_planes_impl(q8, MasterBits, b);
   }
 
   /// The stored master: uniform_symmetric at B bits (absmax per group, full range, RNE).
@@ -187,6 +202,27 @@ class double_rounding {
   }
 
  private:
+  static constexpr std::int32_t serve_code_impl(std::int32_t q8, int master_bits, int b, rounding r) {
+    BITDIAL_REQUIRE(master_bits >= 2 && master_bits <= max_bits,
+                    "double_rounding::serve_code: master_bits = ", master_bits, ": must be in 2..8");
+    BITDIAL_REQUIRE(b >= 1 && b <= master_bits, "double_rounding::serve_code: b = ", b, ": must be in 1..", master_bits,
+                    " (the master width)");
+    BITDIAL_REQUIRE(q8 >= signed_min(master_bits) && q8 <= signed_max(master_bits),
+                    "double_rounding::serve_code: q8 = ", q8, ": outside the signed ", master_bits, "-bit range");
+    return detail::double_round_code(q8, master_bits - b, b, r);
+  }
+  static constexpr std::int32_t from_planes_impl(std::int32_t q8, int master_bits, int b) {
+    const std::int32_t rhu = serve_code_impl(q8, master_bits, b, rounding::half_up);  // validates
+    const int k = master_bits - b;
+    if (k == 0) return q8;
+    const std::int32_t top = q8 >> k;                // planes k..B-1, sign-extended
+    const std::int32_t carry = (q8 >> (k - 1)) & 1;  // plane k-1
+    const std::int32_t v = (top == signed_max(b) && carry) ? top : top + carry;
+    BITDIAL_ASSERT(v == rhu);
+    (void)rhu;
+    return v;
+  }
+
   bit_width<MasterBits> bits_;
   options opt_;
 };

@@ -3,7 +3,9 @@
 //   mse(x, x̂)          = Σ (x - x̂)² / n
 //   relative_mse(x, x̂) = Σ (x - x̂)² / Σ x²              (0 when both sums are 0)
 //   sqnr_db(x, x̂)      = 10·log10(Σ x² / Σ (x - x̂)²)     (+inf for an exact reconstruction)
-// Sums are accumulated in double. The first argument is the reference signal.
+// Sums are accumulated in double (finite for any float input). The first argument is the reference
+// signal. NaN or ±inf in either argument is rejected by name: a NaN would make every measure NaN and
+// an infinity would report a meaningless 0 dB or −inf dB.
 #pragma once
 
 #include <cmath>
@@ -27,6 +29,8 @@ inline error_sums error_sums_of(std::span<const float> x, std::span<const float>
                   ": differs from reference.size() = ", x.size());
   error_sums s;
   for (std::size_t i = 0; i < x.size(); ++i) {
+    BITDIAL_REQUIRE(std::isfinite(x[i]), where, ": reference[", i, "] = ", x[i], ": must be finite");
+    BITDIAL_REQUIRE(std::isfinite(xhat[i]), where, ": approximation[", i, "] = ", xhat[i], ": must be finite");
     const double d = static_cast<double>(x[i]) - static_cast<double>(xhat[i]);
     s.signal += static_cast<double>(x[i]) * static_cast<double>(x[i]);
     s.noise += d * d;

@@ -257,6 +257,7 @@ struct minifloat_format {
   /// Correctly rounded conversion of x (see the header comment for ties, overflow, NaN, -0).
   constexpr std::uint8_t encode(float x, rounding r = rounding::half_even,
                                 overflow_policy o = overflow_policy::saturate) const {
+    detail::require_nearest(r, "minifloat_format::encode", "r");
     const double xd = static_cast<double>(x);
     const bool neg = detail::sign_bit(xd);
     if (xd != xd) {
@@ -266,7 +267,8 @@ struct minifloat_format {
     if (!is_signed && (neg || xd == 0.0)) return nan_code();  // e8m0: no zero, no sign
     const double a = neg ? -xd : xd;
     // Ties: round the magnitude up when the rule says so for this sign.
-    const bool tie_up = r == rounding::half_away || (r == rounding::half_up && !neg);
+    const bool tie_up =
+        r == rounding::half_away || (r == rounding::half_up && !neg) || (r == rounding::half_down && neg);
     const std::uint32_t mag = round_magnitude(a, r == rounding::half_even, tie_up);
     std::uint32_t out = mag;
     if (mag > max_magnitude_code()) {
@@ -408,6 +410,7 @@ class minifloat_quantizer {
 
   explicit minifloat_quantizer(options o = {}) : opt_(o) {
     opt_.format.validate("minifloat_quantizer");
+    detail::require_nearest(opt_.round, "minifloat_quantizer");
     BITDIAL_REQUIRE(opt_.format.is_signed, "minifloat_quantizer: format = ", opt_.format.name(),
                     ": needs a signed format");
     BITDIAL_REQUIRE(opt_.search_steps >= 1, "minifloat_quantizer: search_steps = ", opt_.search_steps,

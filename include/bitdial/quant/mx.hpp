@@ -204,7 +204,7 @@ class mx_quantizer {
  public:
   using options = mx_options;
 
-  explicit mx_quantizer(options o = {}) : opt_(o) {}
+  explicit mx_quantizer(options o = {}) : opt_(o) { detail::require_nearest(opt_.round, "mx_quantizer"); }
   explicit mx_quantizer(mx_format f) : opt_{f, rounding::half_even} {}
 
   const options& opts() const noexcept { return opt_; }

@@ -86,6 +86,7 @@ inline void check_output_range(const output_range& r, const char* where) {
 constexpr std::int64_t shift_round64(std::int64_t v, int e, rounding r) noexcept {
   if (e == 0) return v;
   const std::int64_t q = v >> e;  // floor
+  if (r == rounding::floor) return q;
   const std::int64_t rem = v - q * (std::int64_t{1} << e);
   const std::int64_t half = std::int64_t{1} << (e - 1);
   if (rem != half) return rem > half ? q + 1 : q;
@@ -96,6 +97,9 @@ constexpr std::int64_t shift_round64(std::int64_t v, int e, rounding r) noexcept
       return v < 0 ? q : q + 1;
     case rounding::half_up:
       return q + 1;
+    case rounding::floor:
+    case rounding::half_down:
+      return q;
   }
   return q + (q & 1);
 }

@@ -82,6 +82,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <utility>
 #include <vector>
@@ -161,9 +162,12 @@ inline std::vector<double> dense_double(const_matrix w) {
   return out;
 }
 
+/// Rounds to float, saturating at ±FLT_MAX: slices of a weight near FLT_MAX can sum past it by a
+/// fraction of a step, and a finite weight must not dequantize to ±inf.
 inline std::vector<float> rounded_to_float(const std::vector<double>& v) {
+  constexpr double fmax = static_cast<double>(std::numeric_limits<float>::max());
   std::vector<float> out(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) out[i] = static_cast<float>(v[i]);
+  for (std::size_t i = 0; i < v.size(); ++i) out[i] = static_cast<float>(std::clamp(v[i], -fmax, fmax));
   return out;
 }
 

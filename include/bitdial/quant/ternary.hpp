@@ -21,6 +21,9 @@
 //
 // tequila_ternary — the threshold rule of Tequila (trapping-free ternary quantization for LLMs):
 //     γ = mean|W| per group of 128 (group size configurable), Δ = γ/2
+//   The default group of 128 (SEMANTICS §5) differs from BitNet's and TWN's per-tensor default on
+//   purpose; a K that 128 does not divide is rejected with the fix in the message (pass per_row(),
+//   per_tensor() or a group size dividing K) rather than silently served at another granularity.
 //     q = (W ≥ Δ) − (W ≤ −Δ)  (inclusive: W = ±Δ exactly gives ±1),  Ŵ = γ·q
 //   All-zero group: γ = Δ = 0 and every code is 0 (0 ≥ 0 and 0 ≤ −0 cancel).
 //   Dead-zone weights (q = 0) need not be lost: their contribution to y = W·x has the input-independent

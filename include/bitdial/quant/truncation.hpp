@@ -6,9 +6,11 @@
 // Serving. The b-bit code is the top b planes of the master, nothing else:
 //     q_b = q >> k          (arithmetic shift = floor(q / 2^k) for signed masters; for unsigned
 //                            masters the same expression is a plain shift)
-// Reconstruction is an option (truncation_reconstruction):
+// Reconstruction is an option (bitdial::reconstruction, core/reconstruction.hpp — the same enum the
+// plane views take):
 //     midpoint (default):  x̂_b = s·(2^k·q_b + (2^k - 1)/2 - z)
 //     floor:               x̂_b = s·(2^k·q_b - z)
+//     automatic            = midpoint (this server stores no fits); fitted is rejected by name.
 // with the master's scale s and zero point z (z = 0 for symmetric masters). Master codes
 // 2^k·j .. 2^k·j + 2^k - 1 all truncate to j; the midpoint form returns the centre of that run, so over
 // uniformly spread codes its error has mean zero, while floor is biased by -s·(2^k - 1)/2.
@@ -72,20 +74,15 @@
 #include <vector>
 
 #include "bitdial/core/bits.hpp"
-#include "bitdial/core/parallel.hpp"
 #include "bitdial/core/error.hpp"
 #include "bitdial/core/matrix.hpp"
+#include "bitdial/core/parallel.hpp"
+#include "bitdial/core/reconstruction.hpp"
 #include "bitdial/core/rounding.hpp"
 #include "bitdial/quant/double_rounding.hpp"  // detail::check_master and friends
 #include "bitdial/quant/uniform.hpp"
 
 namespace bitdial {
-
-enum class truncation_reconstruction : std::uint8_t { midpoint, floor };
-
-inline const char* to_string(truncation_reconstruction r) noexcept {
-  return r == truncation_reconstruction::midpoint ? "midpoint" : "floor";
-}
 
 /// A master served at b bits by truncation:
 ///   x̂(r, c) = scales[g] · (codes(r, c) + code_offset(g)),   g = gran.index(r, c, cols)
@@ -98,7 +95,7 @@ struct truncated_matrix {
   int bits = 8;         // served width b
   int master_bits = 8;  // B
   granularity gran;
-  truncation_reconstruction recon = truncation_reconstruction::midpoint;
+  reconstruction recon = reconstruction::midpoint;
   std::vector<Code> codes;                // q_b = q >> (B - b), rows * cols, row-major
   std::vector<float> scales;              // s_b = s · 2^(B-b), gran.count(rows, cols)
   std::vector<std::int32_t> zero_points;  // the master's, in master units; empty for symmetric masters
@@ -133,36 +130,53 @@ class truncation {
 
  public:
   struct options {
-    truncation_reconstruction recon = truncation_reconstruction::midpoint;
+    reconstruction recon = reconstruction::midpoint;
   };
 
-  explicit truncation(options o = {}) requires(MasterBits != dynamic_bits) : bits_(), opt_(o) {}
+  explicit truncation(options o = {}) requires(MasterBits != dynamic_bits) : bits_(), opt_(o) { validate(); }
   explicit truncation(int master_bits, options o = {})
-      : bits_(detail::checked_master_bits(master_bits, "truncation")), opt_(o) {}
+      : bits_(detail::checked_master_bits(master_bits, "truncation")), opt_(o) {
+    validate();
+  }
 
   int master_bits() const noexcept { return bits_.value(); }
   const options& opts() const noexcept { return opt_; }
 
-  /// q_b = q >> (B - b). q may be a signed [-2^(B-1), 2^(B-1)-1] or unsigned [0, 2^B - 1] B-bit code.
-  static constexpr std::int32_t serve_code(std::int32_t q, int master_bits, int b) {
-    BITDIAL_REQUIRE(master_bits >= 2 && master_bits <= max_bits, "truncation::serve_code: master_bits = ", master_bits,
-                    ": must be in 2..8");
-    BITDIAL_REQUIRE(b >= 1 && b <= master_bits, "truncation::serve_code: b = ", b, ": must be in 1..", master_bits,
-                    " (the master width)");
-    BITDIAL_REQUIRE(q >= signed_min(master_bits) && q <= unsigned_max(master_bits), "truncation::serve_code: q = ", q,
-                    ": not a ", master_bits, "-bit code");
-    return q >> (master_bits - b);
+  /// q_b = q >> (B - b) for this server's master width B = MasterBits. q may be a signed
+  /// [-2^(B-1), 2^(B-1)-1] or unsigned [0, 2^B - 1] B-bit code. Throws for b outside 1..B or q outside
+  /// both ranges (in a constant expression: does not compile).
+  static constexpr std::int32_t serve_code(std::int32_t q, int b) requires(MasterBits != dynamic_bits) {
+    return serve_code_unchecked_width(q, MasterBits, b);
+  }
+  /// The same for a master width chosen at run time (truncation<dynamic_bits>).
+  static constexpr std::int32_t serve_code(std::int32_t q, int master_bits,
+                                           int b) requires(MasterBits == dynamic_bits) {
+    return serve_code_unchecked_width(q, master_bits, b);
+  }
+  /// Deprecated: the master width is the template argument; a different `master_bits` throws.
+  [[deprecated("the master width is the template argument: call serve_code(q, b)")]] static constexpr std::int32_t
+  serve_code(std::int32_t q, int master_bits, int b) requires(MasterBits != dynamic_bits) {
+    BITDIAL_REQUIRE(master_bits == MasterBits, "truncation::serve_code: master_bits = ", master_bits,
+                    ": this server is truncation<", MasterBits, ">");
+    return serve_code_unchecked_width(q, MasterBits, b);
   }
 
   /// Reconstruction of a served code in master units (before the scale and zero point):
-  /// 2^k·q_b + (2^k - 1)/2 (midpoint) or 2^k·q_b (floor), k = B - b.
-  static constexpr double reconstruct(std::int32_t q_b, int master_bits, int b, truncation_reconstruction r) {
-    BITDIAL_REQUIRE(master_bits >= 2 && master_bits <= max_bits, "truncation::reconstruct: master_bits = ", master_bits,
-                    ": must be in 2..8");
-    BITDIAL_REQUIRE(b >= 1 && b <= master_bits, "truncation::reconstruct: b = ", b, ": must be in 1..", master_bits,
-                    " (the master width)");
-    const std::int32_t step = std::int32_t{1} << (master_bits - b);
-    return double(step) * q_b + (r == truncation_reconstruction::midpoint ? (step - 1) / 2.0 : 0.0);
+  /// 2^k·q_b + (2^k - 1)/2 (midpoint, automatic) or 2^k·q_b (floor), k = B - b, B = MasterBits.
+  static constexpr double reconstruct(std::int32_t q_b, int b, reconstruction r) requires(MasterBits != dynamic_bits) {
+    return reconstruct_impl(q_b, MasterBits, b, r);
+  }
+  /// The same for a master width chosen at run time (truncation<dynamic_bits>).
+  static constexpr double reconstruct(std::int32_t q_b, int master_bits, int b,
+                                      reconstruction r) requires(MasterBits == dynamic_bits) {
+    return reconstruct_impl(q_b, master_bits, b, r);
+  }
+  /// Deprecated: the master width is the template argument; a different `master_bits` throws.
+  [[deprecated("the master width is the template argument: call reconstruct(q_b, b, r)")]] static constexpr double
+  reconstruct(std::int32_t q_b, int master_bits, int b, reconstruction r) requires(MasterBits != dynamic_bits) {
+    BITDIAL_REQUIRE(master_bits == MasterBits, "truncation::reconstruct: master_bits = ", master_bits,
+                    ": this server is truncation<", MasterBits, ">");
+    return reconstruct_impl(q_b, MasterBits, b, r);
   }
 
   /// The b-bit view: top b planes of every code, scales s·2^(B-b), offset per the reconstruction.
@@ -178,11 +192,9 @@ class truncation {
     out.bits = b;
     out.master_bits = master_bits();
     out.gran = master.gran;
-    out.recon = opt_.recon;
+    out.recon = opt_.recon == reconstruction::floor ? reconstruction::floor : reconstruction::midpoint;
     out.zero_points = master.zero_points;
-    out.offset = opt_.recon == truncation_reconstruction::midpoint
-                     ? static_cast<float>((std::int32_t{1} << k) - 1) * 0.5f
-                     : 0.0f;
+    out.offset = opt_.recon != reconstruction::floor ? static_cast<float>((std::int32_t{1} << k) - 1) * 0.5f : 0.0f;
     out.scales.resize(master.scales.size());
     for (std::size_t g = 0; g < master.scales.size(); ++g)
       out.scales[g] = detail::checked_served_scale(master.scales[g], k, g, where);
@@ -199,6 +211,31 @@ class truncation {
   }
 
  private:
+  void validate() const {
+    BITDIAL_REQUIRE(opt_.recon != reconstruction::fitted, "truncation: recon = fitted: ",
+                    "a truncation server stores no fits (serve a bit-plane stack with fit_reconstruction)");
+  }
+
+  static constexpr std::int32_t serve_code_unchecked_width(std::int32_t q, int master_bits, int b) {
+    BITDIAL_REQUIRE(master_bits >= 2 && master_bits <= max_bits, "truncation::serve_code: master_bits = ", master_bits,
+                    ": must be in 2..8");
+    BITDIAL_REQUIRE(b >= 1 && b <= master_bits, "truncation::serve_code: b = ", b, ": must be in 1..", master_bits,
+                    " (the master width)");
+    BITDIAL_REQUIRE(q >= signed_min(master_bits) && q <= unsigned_max(master_bits), "truncation::serve_code: q = ", q,
+                    ": not a ", master_bits, "-bit code");
+    return q >> (master_bits - b);
+  }
+  static constexpr double reconstruct_impl(std::int32_t q_b, int master_bits, int b, reconstruction r) {
+    BITDIAL_REQUIRE(master_bits >= 2 && master_bits <= max_bits, "truncation::reconstruct: master_bits = ", master_bits,
+                    ": must be in 2..8");
+    BITDIAL_REQUIRE(b >= 1 && b <= master_bits, "truncation::reconstruct: b = ", b, ": must be in 1..", master_bits,
+                    " (the master width)");
+    BITDIAL_REQUIRE(r != reconstruction::fitted, "truncation::reconstruct: r = fitted: ",
+                    "a truncation server stores no fits (serve a bit-plane stack with fit_reconstruction)");
+    const std::int32_t step = std::int32_t{1} << (master_bits - b);
+    return double(step) * q_b + (r != reconstruction::floor ? (step - 1) / 2.0 : 0.0);
+  }
+
   bit_width<MasterBits> bits_;
   options opt_;
 };

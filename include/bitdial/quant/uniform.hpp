@@ -180,6 +180,12 @@ inline std::int32_t round_small(float v, rounding r) noexcept {
       return round_half_away_small(v);
     case rounding::half_up:
       return round_half_up_small(v);
+    case rounding::floor:
+      return static_cast<std::int32_t>(std::floor(v));  // |v| <= 2^22: exact
+    case rounding::half_down: {
+      const split_small p = split_magnitude(v);  // a tie goes up in magnitude only when v < 0
+      return with_sign(p.floor + p.above + (p.tie & p.negative), p.negative);
+    }
   }
   return round_half_even_small(v);
 }
@@ -213,11 +219,14 @@ class uniform_symmetric {
   }
   std::int32_t qmax() const noexcept { return signed_max(bits()); }
 
-  /// Scale for a group whose largest magnitude is amax (0 for an all-zero group).
+  /// Scale for a group whose largest magnitude is amax (0 for an all-zero group), at most
+  /// max_finite_step(|qmin|): near FLT_MAX, amax / qmax times the code qmin would overflow float.
   float scale_for(float amax) const noexcept {
     const std::int32_t top = bits() == 1 ? 1 : qmax();
-    return amax / static_cast<float>(top);
+    return std::min(amax / static_cast<float>(top), detail::max_finite_step(largest_code()));
   }
+  /// Largest code magnitude, max(|qmin|, qmax).
+  double largest_code() const noexcept { return static_cast<double>(std::max(-qmin(), qmax())); }
 
   /// Code of x under scale s: clamp(round(x / s), qmin, qmax); 0 when s == 0.
   std::int32_t code(float x, float s) const noexcept {
@@ -240,6 +249,8 @@ class uniform_symmetric {
   quantized_matrix<std::int8_t> quantize_with_scales(const_matrix w, std::span<const float> scales) const {
     detail::check_quantize_input(w, opt_.gran, "uniform_symmetric::quantize_with_scales");
     detail::check_scales(scales, opt_.gran.count(w.rows, w.cols), "uniform_symmetric::quantize_with_scales");
+    for (std::size_t i = 0; i < scales.size(); ++i)
+      detail::check_scale_levels(scales[i], largest_code(), i, "uniform_symmetric::quantize_with_scales");
     return encode(w, std::vector<float>(scales.begin(), scales.end()));
   }
 
@@ -293,15 +304,20 @@ class uniform_asymmetric {
   static constexpr std::int32_t qmin() noexcept { return 0; }
   std::int32_t qmax() const noexcept { return unsigned_max(bits()); }
 
-  /// Minmax parameters of a group with the given extremes (min forced <= 0 <= max).
-  /// Throws when (max - min) / (2^b - 1) overflows float.
+  /// Minmax parameters of a group with the given extremes (min forced <= 0 <= max). Near FLT_MAX
+  /// (a range of up to 2·FLT_MAX) the scale is lowered until every level s·(q − z) is finite: the
+  /// extremes are then clipped by at most a few ulps of the scale.
   group_params params_for(float min, float max) const {
     const double lo = std::min(static_cast<double>(min), 0.0);
     const double hi = std::max(static_cast<double>(max), 0.0);
     if (hi == lo) return {};
-    const float s = detail::checked_scale((hi - lo) / qmax(), "uniform_asymmetric", "range", hi - lo);
-    return {s, zero_point_for(static_cast<float>(lo), s)};
+    float s = static_cast<float>(std::min((hi - lo) / qmax(), double(std::numeric_limits<float>::max())));
+    const std::int32_t z = zero_point_for(static_cast<float>(lo), s);
+    s = std::min(s, detail::max_finite_step(largest_level(z)));
+    return {s, z};
   }
+  /// Largest |q − z| over the codes: max(z, qmax − z).
+  double largest_level(std::int32_t z) const noexcept { return static_cast<double>(std::max(z, qmax() - z)); }
 
   /// z = clamp(round(-min / s), 0, 2^b - 1) for a scale s chosen by the caller (0 when s == 0).
   std::int32_t zero_point_for(float min, float s) const noexcept {
@@ -335,9 +351,11 @@ class uniform_asymmetric {
     const std::size_t n = opt_.gran.count(w.rows, w.cols);
     detail::check_scales(scales, n, where);
     BITDIAL_REQUIRE(zero_points.size() == n, where, ": zero_points.size() = ", zero_points.size(), ": expected ", n);
-    for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t i = 0; i < n; ++i) {
       BITDIAL_REQUIRE(zero_points[i] >= 0 && zero_points[i] <= qmax(), where, ": zero_points[", i,
                       "] = ", zero_points[i], ": must be in 0..", qmax());
+      detail::check_scale_levels(scales[i], largest_level(zero_points[i]), i, where);
+    }
     return encode(w, affine_params{{scales.begin(), scales.end()}, {zero_points.begin(), zero_points.end()}});
   }
   quantized_matrix<std::uint8_t> quantize_with_scales(const_matrix w, const affine_params& p) const {
@@ -417,11 +435,14 @@ class uniform_midrise {
   std::int32_t jmin() const noexcept { return signed_min(bits()); }
   std::int32_t jmax() const noexcept { return signed_max(bits()); }
 
-  /// Step that puts the outermost levels at ±amax: s = 2·amax / (2^b - 1). Throws on float overflow.
+  /// Step that puts the outermost levels at ±amax: s = 2·amax / (2^b - 1), at most
+  /// max_finite_step((2^b − 1)/2) so that the levels stay finite (binds only near FLT_MAX).
   float scale_for(float amax) const {
-    return detail::checked_scale(2.0 * static_cast<double>(amax) / unsigned_max(bits()), "uniform_midrise", "amax",
-                                 amax);
+    const double s = 2.0 * static_cast<double>(amax) / unsigned_max(bits());
+    return static_cast<float>(std::min(s, static_cast<double>(detail::max_finite_step(largest_level()))));
   }
+  /// Largest level multiplier |j + 1/2| = (2^b − 1)/2.
+  double largest_level() const noexcept { return unsigned_max(bits()) / 2.0; }
 
   /// Code of x under step s: clamp(floor(x / s), jmin, jmax) — ties (x = s·j) go up; 0 when s == 0.
   std::int32_t code(float x, float s) const noexcept {
@@ -448,6 +469,8 @@ class uniform_midrise {
   midrise_matrix quantize_with_scales(const_matrix w, std::span<const float> scales) const {
     detail::check_quantize_input(w, opt_.gran, "uniform_midrise::quantize_with_scales");
     detail::check_scales(scales, opt_.gran.count(w.rows, w.cols), "uniform_midrise::quantize_with_scales");
+    for (std::size_t i = 0; i < scales.size(); ++i)
+      detail::check_scale_levels(scales[i], largest_level(), i, "uniform_midrise::quantize_with_scales");
     return encode(w, std::vector<float>(scales.begin(), scales.end()));
   }
 

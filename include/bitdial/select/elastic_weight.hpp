@@ -17,7 +17,7 @@ namespace bitdial {
 
 class elastic_weight {
  public:
-  elastic_weight(bit_plane_stack stack, serve_rule rule, reconstruction recon = reconstruction::automatic)
+  elastic_weight(bit_plane_stack stack, rounding rule, reconstruction recon = reconstruction::automatic)
       : stack_(std::move(stack)), rule_(rule), recon_(recon), bits_(stack_.master_bits()) {
     (void)view(stack_.master_bits());  // validates rule against the master
   }
@@ -38,12 +38,12 @@ class elastic_weight {
   int bits() const noexcept { return bits_.load(std::memory_order_acquire); }
 
   const bit_plane_stack& stack() const noexcept { return stack_; }
-  serve_rule rule() const noexcept { return rule_; }
+  rounding rule() const noexcept { return rule_; }
   reconstruction recon() const noexcept { return recon_; }
 
  private:
   bit_plane_stack stack_;
-  serve_rule rule_;
+  rounding rule_;
   reconstruction recon_;
   std::atomic<int> bits_;
 };

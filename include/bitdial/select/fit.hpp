@@ -19,9 +19,13 @@
 // the master was quantized from, or, for a master imported as codes, the master's own full-width
 // values (then the fit is the best affine map of the truncated code to the master). A master with
 // float offsets μ_g (value s·(q − z) + μ) fits w − μ_g: the offset is served unchanged at every width.
+// A (rule, width) whose fitted values could overflow float (scales within a few powers of two of
+// FLT_MAX) is not stored: its views serve the literal rule, which stays finite.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "bitdial/core/matrix.hpp"
@@ -90,10 +94,10 @@ inline row_fit solve_row_fit(const fit_sums& f, double t_const, bool t_constant)
 inline void fit_reconstruction_impl(bit_plane_stack& s, const float* w, std::size_t ldw, const fit_options& o) {
   const std::size_t M = s.rows(), K = s.cols();
   const int B = s.master_bits();
-  std::vector<serve_rule> rules;
-  if (o.truncate) rules.push_back(serve_rule::truncate);
-  if (s.is_signed() && o.round_half_up) rules.push_back(serve_rule::round_half_up);
-  if (s.is_signed() && o.round_half_even) rules.push_back(serve_rule::round_half_even);
+  std::vector<rounding> rules;
+  if (o.truncate) rules.push_back(rounding::floor);
+  if (s.is_signed() && o.round_half_up) rules.push_back(rounding::half_up);
+  if (s.is_signed() && o.round_half_even) rules.push_back(rounding::half_even);
   if (rules.empty() || B < 2) return;
   const std::size_t widths = static_cast<std::size_t>(B - 1);
   // [rule][b − 1][row]
@@ -141,10 +145,20 @@ inline void fit_reconstruction_impl(bit_plane_stack& s, const float* w, std::siz
         }
       },
       pool);
+  float smax = 0.0f;
+  for (float v : scales) smax = std::max(smax, v);
   for (std::size_t ri = 0; ri < rules.size(); ++ri)
     for (int b = 1; b < B; ++b) {
       const std::size_t at = (ri * widths + static_cast<std::size_t>(b - 1)) * M;
-      s.set_fit(static_cast<int>(rules[ri]), b, std::span<const float>(alpha.data() + at, M),
+      // bit_plane_stack::set_fit's bound on the served values: a fit whose values could overflow
+      // float (scales within ~2^-(b+8) of FLT_MAX) is not stored; its views serve the literal rule.
+      const double term = std::ldexp(1.0, b + 1) + 2.0 + 128.0;
+      bool finite = true;
+      for (std::size_t r = 0; r < M; ++r)
+        finite = finite && std::isfinite(alpha[at + r]) &&
+                 std::fabs(double(alpha[at + r])) * smax * term <= double(std::numeric_limits<float>::max());
+      if (!finite) continue;
+      s.set_fit(fit_index(rules[ri]), b, std::span<const float>(alpha.data() + at, M),
                 std::span<const std::int16_t>(beta.data() + at, M));
     }
 }

@@ -1,13 +1,15 @@
 // bitdial/select/plane_view.hpp — "this stored master at width b": a non-owning, O(1) description
 // of a bit-plane stack served under one derivation rule, and the exact b-bit semantics it denotes.
 //
-// With B = master bits, b = served bits, k = B − b and q the master code (SEMANTICS.md §2–3):
+// With B = master bits, b = served bits, k = B − b and q the master code (SEMANTICS.md §2–3), the
+// view's rule is the bitdial::rounding (core/rounding.hpp) applied to q / 2^k:
 //
-//   truncate          q_b = q >> k                        (arithmetic shift; floor)
+//   floor (truncate)  q_b = q >> k                        (arithmetic shift; floor)
 //                     x̂ = s·(2^k·q_b + m_k + o/2 − z),  m_k = (2^k − 1)/2 (midpoint, default) or 0
 //                     (floor); o = the stack's code_offset2 (mid-rise grids), usually 0
-//   round_half_up     q_b = clamp((q >> k) + bit_{k−1}(q), −2^(b−1), 2^(b−1) − 1),  x̂ = (s·2^k)·q_b
-//   round_half_even   q_b = clamp(RNE(q / 2^k), −2^(b−1), 2^(b−1) − 1),             x̂ = (s·2^k)·q_b
+//   half_up           q_b = clamp((q >> k) + bit_{k−1}(q), −2^(b−1), 2^(b−1) − 1),  x̂ = (s·2^k)·q_b
+//   half_even         q_b = clamp(RNE(q / 2^k), −2^(b−1), 2^(b−1) − 1),             x̂ = (s·2^k)·q_b
+//   (half_away and half_down are no view rules: views reject them by name.)
 //
 // s and z are the master's per-group scale and zero point (z = 0 for signed masters). Double rounding
 // is defined for signed masters only. Every product above has an exact inner term (an integer or
@@ -15,10 +17,10 @@
 // bit-identical however a kernel orders the factors.
 //
 // Planes a kernel must read per width (what the cost of a view is):
-//   truncate          b planes (the top b)
-//   round_half_up     b + 1 planes for b < B: the top b plus plane k−1; the clamp is the AND of those
+//   floor             b planes (the top b)
+//   half_up           b + 1 planes for b < B: the top b plus plane k−1; the clamp is the AND of those
 //                     planes (q_b overflows only when the top b bits are 0 1…1 and bit k−1 is set)
-//   round_half_even   all B planes for b < B: a tie (bit k−1 set, bits k−2..0 clear) is only visible
+//   half_even         all B planes for b < B: a tie (bit k−1 set, bits k−2..0 clear) is only visible
 //                     in the low planes. Served as RHU minus a tie plane with weight −1 when bit k is 0.
 //
 // Fitted reconstruction (SEMANTICS §3b, the default wherever the stack carries a fit for the view's
@@ -43,6 +45,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "bitdial/core/reconstruction.hpp"
 #include "bitdial/core/rounding.hpp"
 #include "bitdial/format/bit_planes.hpp"
 
@@ -51,44 +54,28 @@
 
 namespace bitdial {
 
-/// How a b-bit view is derived from the B-bit master.
-enum class serve_rule : std::uint8_t { truncate, round_half_up, round_half_even };
-/// Values of the served codes: the literal rules of §2–3 (midpoint or floor for truncated codes;
-/// double rounding has one literal value), the fitted per-width map of §3b, or `automatic`: fitted
-/// when the stack stores a fit for the rule and width, else midpoint. The full width always serves
-/// the master itself.
-enum class reconstruction : std::uint8_t { midpoint, floor, fitted, automatic };
-
-inline const char* to_string(reconstruction r) noexcept {
-  switch (r) {
-    case reconstruction::midpoint:
-      return "midpoint";
-    case reconstruction::floor:
-      return "floor";
-    case reconstruction::fitted:
-      return "fitted";
-    case reconstruction::automatic:
-      return "automatic";
+/// Fit slot of a view rule in a stack (format/bit_planes.hpp stores fits per slot and width; the
+/// slot numbers are part of the file format): floor (truncation) 0, half_up 1, half_even 2; −1 for
+/// a rule no view serves (half_away, half_down).
+constexpr int fit_index(rounding rule) noexcept {
+  switch (rule) {
+    case rounding::floor:
+      return 0;
+    case rounding::half_up:
+      return 1;
+    case rounding::half_even:
+      return 2;
+    case rounding::half_away:
+    case rounding::half_down:
+      return -1;
   }
-  return "?";
-}
-
-inline const char* to_string(serve_rule r) noexcept {
-  switch (r) {
-    case serve_rule::truncate:
-      return "truncate";
-    case serve_rule::round_half_up:
-      return "round_half_up";
-    case serve_rule::round_half_even:
-      return "round_half_even";
-  }
-  return "?";
+  return -1;
 }
 
 struct plane_view {
   const bit_plane_stack* stack = nullptr;
   int bits = 8;
-  serve_rule rule = serve_rule::truncate;
+  rounding rule = rounding::floor;
   reconstruction recon = reconstruction::midpoint;
   std::size_t row_begin = 0;  // rows [row_begin, row_end) of the stack; a shard copies nothing
   std::size_t row_end = 0;
@@ -97,8 +84,17 @@ struct plane_view {
   const float* fit_alpha = nullptr;          // fitted views: α per stack row (else null: literal)
   const std::int16_t* fit_offset = nullptr;  // fitted views: β per stack row, 1/256 served step
 
-  /// Scale of scale group g (the stack's, or the override's).
+  /// Scale of scale group g (the stack's, or the override's): the master's step, not the served one.
   float scale(std::size_t g) const noexcept { return scale_override ? scale_override[g] : stack->scales()[g]; }
+
+  /// Served step of scale group g in view row r: float(s_g·α_r) — s_g·2^k under the literal rules,
+  /// the fitted row factor otherwise. dequantize(r, c) = served_scale(g, r) · (q_b + offset256/256)
+  /// with g the group of (r, c), one rounding, as every kernel's epilogue computes it.
+  float served_scale(std::size_t g, std::size_t r) const noexcept {
+    float s = scale(g) * multiplier(row_begin + r);
+    BITDIAL_ROUNDED(s);
+    return s;
+  }
 
   int master_bits() const noexcept { return stack->master_bits(); }
   int shift() const noexcept { return stack->master_bits() - bits; }
@@ -106,14 +102,17 @@ struct plane_view {
   std::size_t cols() const noexcept { return stack->cols(); }
 
   /// Served b-bit code of master code q under `rule`, k = B − b (the table in the header comment).
-  static constexpr std::int32_t serve(std::int32_t q, int k, int bits, serve_rule rule) noexcept {
+  static constexpr std::int32_t serve(std::int32_t q, int k, int bits, rounding rule) noexcept {
     switch (rule) {
-      case serve_rule::truncate:
+      case rounding::floor:
         return q >> k;
-      case serve_rule::round_half_up:
+      case rounding::half_up:
         return clamp_i32(shift_round(q, k, rounding::half_up), signed_min(bits), signed_max(bits));
-      case serve_rule::round_half_even:
+      case rounding::half_even:
         return clamp_i32(shift_round(q, k, rounding::half_even), signed_min(bits), signed_max(bits));
+      case rounding::half_away:  // no view rules (make_view rejects them); defined for completeness
+      case rounding::half_down:
+        return clamp_i32(shift_round(q, k, rule), signed_min(bits), signed_max(bits));
     }
     return 0;
   }
@@ -128,7 +127,7 @@ struct plane_view {
   std::int64_t offset2(std::size_t group_index) const noexcept {
     const std::int64_t z = stack->zero_points().empty() ? 0 : stack->zero_points()[group_index];
     const std::int64_t mid =
-        (rule == serve_rule::truncate && recon == reconstruction::midpoint) ? (std::int64_t{1} << shift()) - 1 : 0;
+        (rule == rounding::floor && recon == reconstruction::midpoint) ? (std::int64_t{1} << shift()) - 1 : 0;
     return mid + stack->code_offset2() - 2 * z;
   }
 
@@ -144,7 +143,7 @@ struct plane_view {
   /// (2·m_k + o − 2z)·2^(7−k) + β_r, m_k for literal truncate-midpoint only, β_r for fitted views.
   std::int64_t offset256(std::size_t group_index, std::size_t row) const noexcept {
     const std::int64_t z = stack->zero_points().empty() ? 0 : stack->zero_points()[group_index];
-    const std::int64_t mid = (!fitted() && rule == serve_rule::truncate && recon == reconstruction::midpoint)
+    const std::int64_t mid = (!fitted() && rule == rounding::floor && recon == reconstruction::midpoint)
                                  ? (std::int64_t{1} << shift()) - 1
                                  : 0;
     const std::int64_t lit = (mid + stack->code_offset2() - 2 * z) * (std::int64_t{1} << (7 - shift()));
@@ -160,8 +159,7 @@ struct plane_view {
   float dequantize(std::size_t r, std::size_t c) const noexcept {
     const std::size_t row = row_begin + r;
     const std::size_t g = stack->gran().index(row, c, cols());
-    float s = scale(g) * multiplier(row);
-    BITDIAL_ROUNDED(s);
+    const float s = served_scale(g, r);
     const std::int64_t t = std::int64_t{code(r, c)} * 256 + offset256(g, row);
     float v = s * (static_cast<float>(t) * 0x1p-8f);
     if (!stack->has_offsets()) return v;
@@ -173,11 +171,13 @@ struct plane_view {
   int planes_used() const noexcept {
     if (bits == master_bits()) return bits;
     switch (rule) {
-      case serve_rule::truncate:
+      case rounding::floor:
         return bits;
-      case serve_rule::round_half_up:
+      case rounding::half_up:
         return bits + 1;
-      case serve_rule::round_half_even:
+      case rounding::half_even:
+      case rounding::half_away:
+      case rounding::half_down:
         return master_bits();
     }
     return master_bits();
@@ -193,16 +193,18 @@ struct plane_view {
 
 namespace detail {
 
-inline plane_view make_view(const bit_plane_stack& s, int bits, serve_rule rule, reconstruction recon,
+inline plane_view make_view(const bit_plane_stack& s, int bits, rounding rule, reconstruction recon,
                             std::size_t row_begin, std::size_t row_end, const char* where) {
   BITDIAL_REQUIRE(s.rows() > 0, where, ": the stack is empty");
   BITDIAL_REQUIRE(bits >= 1 && bits <= s.master_bits(), where, ": bits = ", bits, ": must be in 1..", s.master_bits(),
                   " (the master width)");
-  BITDIAL_REQUIRE(rule == serve_rule::truncate || s.is_signed(), where, ": rule = ", to_string(rule),
+  BITDIAL_REQUIRE(fit_index(rule) >= 0, where, ": rule = ", to_string(rule),
+                  ": a view serves floor (truncation), half_up or half_even");
+  BITDIAL_REQUIRE(rule == rounding::floor || s.is_signed(), where, ": rule = ", to_string(rule),
                   ": double rounding needs a signed master");
   BITDIAL_REQUIRE(row_begin < row_end && row_end <= s.rows(), where, ": rows = [", row_begin, ", ", row_end,
                   "): must be a non-empty range inside [0, ", s.rows(), ")");
-  const int ri = static_cast<int>(rule);
+  const int ri = fit_index(rule);
   const bool full = bits == s.master_bits();
   BITDIAL_REQUIRE(recon != reconstruction::fitted || full || s.has_fit(ri, bits), where,
                   ": reconstruction = fitted: ", "the stack stores no fit for rule ", to_string(rule),
@@ -212,9 +214,9 @@ inline plane_view make_view(const bit_plane_stack& s, int bits, serve_rule rule,
   // Fitted double rounding at b = B − 1 serves the truncated codes with their fit: its RHU / RNE
   // codes read all B planes, and the second rounding costs there (measured: fitted RHU 0.1–0.3 dB,
   // fitted RNE 2–3 dB below fitted truncation at b = 7), so truncation is both cheaper and better.
-  if (!full && want_fit && rule != serve_rule::truncate && bits == s.master_bits() - 1 && s.has_fit(ri, bits) &&
-      s.has_fit(static_cast<int>(serve_rule::truncate), bits)) {
-    v.rule = serve_rule::truncate;
+  if (!full && want_fit && rule != rounding::floor && bits == s.master_bits() - 1 && s.has_fit(ri, bits) &&
+      s.has_fit(fit_index(rounding::floor), bits)) {
+    v.rule = rounding::floor;
     v.recon = reconstruction::fitted;
     v.fit_alpha = s.fit_alpha(0, bits);
     v.fit_offset = s.fit_offset(0, bits);
@@ -233,7 +235,7 @@ inline plane_view make_view(const bit_plane_stack& s, int bits, serve_rule rule,
 }  // namespace detail
 
 /// The b-bit view of a whole stack.
-inline plane_view view(const bit_plane_stack& s, int bits, serve_rule rule = serve_rule::truncate,
+inline plane_view view(const bit_plane_stack& s, int bits, rounding rule = rounding::floor,
                        reconstruction recon = reconstruction::automatic) {
   return detail::make_view(s, bits, rule, recon, 0, s.rows(), "view");
 }

@@ -84,7 +84,7 @@ inline plane_job make_job(const plane_view& w) noexcept {
   plane_job j;
   const int b = w.bits, B = w.master_bits();
   j.bits = b;
-  j.kind = (b == B || w.rule == serve_rule::truncate) ? 0 : (w.rule == serve_rule::round_half_up ? 1 : 2);
+  j.kind = (b == B || w.rule == rounding::floor) ? 0 : (w.rule == rounding::half_up ? 1 : 2);
   j.low_planes = j.kind == 2 ? B - b - 1 : 0;
   for (int p = 0; p < b; ++p) {
     const std::int64_t c = std::int64_t{1} << (b - 1 - p);

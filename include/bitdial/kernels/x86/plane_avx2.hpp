@@ -101,7 +101,7 @@ inline job make_job(const plane_view& w) noexcept {
   j.k_tiles = s.layout().k_tiles();
   const int b = w.bits, B = s.master_bits();
   j.served_bits = b;
-  j.kind = (b == B || w.rule == serve_rule::truncate) ? 0 : (w.rule == serve_rule::round_half_up ? 1 : 2);
+  j.kind = (b == B || w.rule == rounding::floor) ? 0 : (w.rule == rounding::half_up ? 1 : 2);
   j.low_planes = j.kind == 2 ? B - b - 1 : 0;
   for (int p = 0; p < b; ++p) {
     const std::int32_t c = std::int32_t{1} << (b - 1 - p);

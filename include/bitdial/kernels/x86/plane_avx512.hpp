@@ -135,7 +135,7 @@ inline plane_job make_job(const plane_view& w) {
   j.served_bits = w.bits;
   j.is_signed = s.is_signed();
   const int b = w.bits, B = s.master_bits();
-  j.kind = (b == B || w.rule == serve_rule::truncate) ? 0 : (w.rule == serve_rule::round_half_up ? 1 : 2);
+  j.kind = (b == B || w.rule == rounding::floor) ? 0 : (w.rule == rounding::half_up ? 1 : 2);
   j.low_planes = j.kind == 2 ? B - b - 1 : 0;
   for (int p = 0; p < b; ++p) {
     std::int32_t c = std::int32_t{1} << (b - 1 - p);

@@ -22,7 +22,7 @@ inline void check_plane_operands(const plane_view& w, const token_batch& x, cons
   const bit_plane_stack& s = *w.stack;
   BITDIAL_REQUIRE(w.bits >= 1 && w.bits <= s.master_bits(), where, ": bits = ", w.bits, ": must be in 1..",
                   s.master_bits());
-  BITDIAL_REQUIRE(w.rule == serve_rule::truncate || s.is_signed(), where, ": rule = ", to_string(w.rule),
+  BITDIAL_REQUIRE(w.rule == rounding::floor || s.is_signed(), where, ": rule = ", to_string(w.rule),
                   ": double rounding needs a signed master");
   BITDIAL_REQUIRE(w.row_begin < w.row_end && w.row_end <= s.rows(), where, ": view rows = [", w.row_begin, ", ",
                   w.row_end, "): outside the stack");

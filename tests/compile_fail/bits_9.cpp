@@ -1,0 +1,3 @@
+// expect-error: bit-width must be in 1\.\.8
+#include <bitdial/quant/uniform.hpp>
+template class bitdial::uniform_symmetric<9>;
