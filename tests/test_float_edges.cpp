@@ -2,6 +2,7 @@
 // with weights near ±FLT_MAX and subnormal weights; the error measures reject non-finite input by name.
 #include <bitdial/quant/activation.hpp>
 #include <bitdial/quant/bitmod.hpp>
+#include <bitdial/quant/bitstack.hpp>
 #include <bitdial/quant/calibrate.hpp>
 #include <bitdial/quant/double_rounding.hpp>
 #include <bitdial/quant/metrics.hpp>
