@@ -52,6 +52,9 @@ inline bool bitserial_isa_available(kernel_isa isa) noexcept {
       return x86::bitserial_avx2_available();
     case kernel_isa::avx512:
       return x86::bitserial_avx512_available();
+    case kernel_isa::neon:  // aarch64: no kernel of this family yet
+    case kernel_isa::dotprod:
+      return false;
   }
   return false;
 }

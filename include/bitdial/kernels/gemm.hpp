@@ -6,6 +6,8 @@
 //   portable    subset-sum lookup over the packed planes, plain C++
 //   avx2        the same lookup with vpshufb over regrouped tiles, int16 window sums (kernels/x86)
 //   avx512      the same lookup with vpermb + vpdpbusd over 64-byte tiles (kernels/x86)
+//   neon        the same lookup with LD4 + TBL over de-interleaved tiles (kernels/arm, aarch64)
+//   dotprod     codes unpacked once per row block, then SDOT against every token (kernels/arm)
 // `kernel_isa::automatic` takes the best the CPU supports; forcing an ISA the CPU lacks is an error.
 // Rows are split over threads by whole 32-row blocks, so no two threads touch one tile and the
 // result does not depend on the thread count.
@@ -22,10 +24,11 @@
 
 #include "bitdial/kernels/x86/plane_avx2.hpp"
 #include "bitdial/kernels/x86/plane_avx512.hpp"
+#include "bitdial/kernels/arm/plane_neon.hpp"  // aarch64 kernels (BITDIAL_ARM_SIMD)
 
 namespace bitdial {
 
-enum class kernel_isa : std::uint8_t { automatic, reference, portable, avx2, avx512 };
+enum class kernel_isa : std::uint8_t { automatic, reference, portable, avx2, avx512, neon, dotprod };
 
 inline const char* to_string(kernel_isa i) noexcept {
   switch (i) {
@@ -39,6 +42,10 @@ inline const char* to_string(kernel_isa i) noexcept {
       return "avx2";
     case kernel_isa::avx512:
       return "avx512";
+    case kernel_isa::neon:  // aarch64
+      return "neon";
+    case kernel_isa::dotprod:
+      return "dotprod";
   }
   return "?";
 }
@@ -54,6 +61,10 @@ inline bool isa_available(kernel_isa isa) noexcept {
       return x86::plane_avx2_available();
     case kernel_isa::avx512:
       return x86::plane_avx512_available();
+    case kernel_isa::neon:  // aarch64
+      return arm::plane_neon_available();
+    case kernel_isa::dotprod:
+      return arm::plane_dotprod_available();
   }
   return false;
 }
@@ -61,7 +72,8 @@ inline bool isa_available(kernel_isa isa) noexcept {
 /// Every ISA usable here, best last.
 inline std::vector<kernel_isa> available_isas() {
   std::vector<kernel_isa> v;
-  for (auto i : {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2, kernel_isa::avx512})
+  for (auto i : {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2, kernel_isa::avx512, kernel_isa::neon,
+                 kernel_isa::dotprod})
     if (isa_available(i)) v.push_back(i);
   return v;
 }
@@ -101,7 +113,7 @@ inline void check_gemm_args(const plane_view& w, const token_batch& x, matrix_vi
                     "] = ", x.scales[n], ": must be finite and >= 0");
 }
 
-inline kernel_isa resolve_isa(const plane_view& w, kernel_isa want, const char* where) {
+inline kernel_isa resolve_isa(const plane_view& w, kernel_isa want, const char* where, std::size_t tokens = 1) {
   BITDIAL_REQUIRE(isa_available(want), where, ": isa = ", to_string(want), ": not supported by this CPU or build");
   const std::size_t groups = w.stack->groups_per_row();
   const std::size_t glen = w.cols() / groups;
@@ -109,6 +121,8 @@ inline kernel_isa resolve_isa(const plane_view& w, kernel_isa want, const char* 
   if (want == kernel_isa::automatic) {
     if (x86::plane_avx512_supports(w)) return kernel_isa::avx512;
     if (x86::plane_avx2_supports(w)) return kernel_isa::avx2;
+    if (arm::plane_neon_available() && arm::plane_arm_groups_ok(w))  // aarch64: lookup, or unpack + SDOT
+      return tokens > arm::lookup_max_tokens && arm::plane_dotprod_available() ? kernel_isa::dotprod : kernel_isa::neon;
     return lut_ok ? kernel_isa::portable : kernel_isa::reference;
   }
   BITDIAL_REQUIRE(want != kernel_isa::portable || lut_ok, where, ": isa = portable: group size ", glen,
@@ -117,6 +131,8 @@ inline kernel_isa resolve_isa(const plane_view& w, kernel_isa want, const char* 
                   ": isa = avx2: this view's scale groups are not supported by the avx2 kernel");
   BITDIAL_REQUIRE(want != kernel_isa::avx512 || x86::plane_avx512_supports(w), where,
                   ": isa = avx512: this view's scale groups are not supported by the avx512 kernel");
+  BITDIAL_REQUIRE((want != kernel_isa::neon && want != kernel_isa::dotprod) || arm::plane_arm_groups_ok(w), where,
+                  ": isa = ", to_string(want), ": group size ", glen, " is not a multiple of 16");
   return want;
 }
 
@@ -127,7 +143,7 @@ inline void gemm(const plane_view& w, const token_batch& x, matrix_view<float> y
                  const run_options& o = {}) {
   constexpr const char* where = "gemm";
   detail::check_gemm_args(w, x, y, p, where);
-  const kernel_isa isa = detail::resolve_isa(w, o.isa, where);
+  const kernel_isa isa = detail::resolve_isa(w, o.isa, where, x.tokens);
   const std::size_t r0 = p.row_begin, r1 = std::min(p.row_end, w.rows());
   thread_pool& pool = o.pool ? *o.pool : thread_pool::global();
 
@@ -153,6 +169,13 @@ inline void gemm(const plane_view& w, const token_batch& x, matrix_view<float> y
           if (a < b) portable::plane_gemm(w, x, tables, y, p.bias, a, b);
         },
         pool, used);
+    return;
+  }
+  if (isa == kernel_isa::neon || isa == kernel_isa::dotprod) {  // aarch64
+    arm::plane_gemm_arm_parallel(
+        w, x, y, p.bias, r0, r1,
+        isa == kernel_isa::neon ? arm::arm_plane_method::lookup : arm::arm_plane_method::unpack,
+        [&](std::size_t blocks, auto&& fn) { parallel_for(blocks, used, fn, pool, used); });
     return;
   }
   if (isa == kernel_isa::avx2) {

@@ -162,6 +162,9 @@ inline bool ternary_isa_available(kernel_isa isa) noexcept {
       return x86::plane_avx2_available();
     case kernel_isa::avx512:
       return x86::plane_avx512_available();
+    case kernel_isa::neon:  // aarch64: no kernel of this family yet
+    case kernel_isa::dotprod:
+      return false;
   }
   return false;
 }
