@@ -960,9 +960,10 @@ TEST_CASE("oracle: ternary x int8 (dedicated layout and 2-bit planes)", "[oracle
     const bit_plane_stack ts = pack_ternary_planes(c.q);
     const std::vector<float> bias = make_bias(M, ++salt);
     const std::function<bool(kernel_isa)> ternary_serves = [&](kernel_isa isa) {
-      return isa == kernel_isa::avx512 ? ternary_avx512_supports(tm)
-             : isa == kernel_isa::avx2 ? ternary_avx2_supports(tm)
-                                       : true;
+      return isa == kernel_isa::avx512                               ? ternary_avx512_supports(tm)
+             : isa == kernel_isa::avx2                               ? ternary_avx2_supports(tm)
+             : isa == kernel_isa::neon || isa == kernel_isa::dotprod ? ternary_simd_groups(tm)
+                                                                     : true;
     };
     for (std::size_t N : {std::size_t{1}, std::size_t{3}, std::size_t{17}}) {
       if (K > 1000 && N == 17) continue;

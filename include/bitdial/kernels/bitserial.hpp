@@ -16,6 +16,7 @@
 //   portable    std::popcount over the rows32x32 / act_planes32 operands
 //   avx2        vpshufb nibble-table popcounts (kernels/x86/bitserial_avx2.hpp)
 //   avx512      vpopcntd (AVX-512 VPOPCNTDQ; kernels/x86/bitserial_avx512.hpp)
+//   neon        CNT byte popcounts, UADALP folds (aarch64; kernels/arm/bitserial_neon.hpp)
 // The kernel is chosen once per call; `automatic` takes the best the CPU supports. Packed kernels
 // need scale groups that are whole 32-K steps (per-row, per-tensor, or group % 32 == 0);
 // `automatic` runs the reference otherwise and a forced packed ISA is an error naming it.
@@ -30,6 +31,8 @@
 #include "bitdial/kernels/bitserial_operands.hpp"
 #include "bitdial/kernels/gemm.hpp"
 #include "bitdial/kernels/reference/bitserial.hpp"
+#include "bitdial/kernels/arm/bitserial_neon.hpp"  // aarch64 kernels (BITDIAL_ARM_SIMD)
+#include "bitdial/kernels/arm/plane_neon.hpp"
 #include "bitdial/kernels/x86/bitserial_avx2.hpp"
 #include "bitdial/kernels/x86/bitserial_avx512.hpp"
 
@@ -52,7 +55,8 @@ inline bool bitserial_isa_available(kernel_isa isa) noexcept {
       return x86::bitserial_avx2_available();
     case kernel_isa::avx512:
       return x86::bitserial_avx512_available();
-    case kernel_isa::neon:  // aarch64: no kernel of this family yet
+    case kernel_isa::neon:  // aarch64 (CNT popcounts; no dotprod form)
+      return arm::plane_neon_available();
     case kernel_isa::dotprod:
       return false;
   }
@@ -62,7 +66,7 @@ inline bool bitserial_isa_available(kernel_isa isa) noexcept {
 /// Every bit-serial ISA usable here, best last.
 inline std::vector<kernel_isa> bitserial_isas() {
   std::vector<kernel_isa> v;
-  for (auto i : {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2, kernel_isa::avx512})
+  for (auto i : {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2, kernel_isa::avx512, kernel_isa::neon})
     if (bitserial_isa_available(i)) v.push_back(i);
   return v;
 }
@@ -99,9 +103,14 @@ inline bitserial_kernel bitserial_kernel_for(kernel_isa isa, bool xnor) noexcept
     k.pick = &x86::detail::bitserial256::pick;
     k.tile_tokens = x86::detail::bitserial256::max_tokens;
   }
-#else
-  (void)isa;
 #endif
+#if BITDIAL_ARM_SIMD
+  if (isa == kernel_isa::neon) {  // aarch64: NEON window loop, portable transform and code sums
+    k.pick = &arm::detail::bitserial_pick;
+    k.tile_tokens = arm::detail::bitserial_max_tokens;
+  }
+#endif
+  (void)isa;
   k.full = k.pick(xnor, k.tile_tokens);
   return k;
 }
@@ -130,6 +139,7 @@ inline kernel_isa resolve_bitserial_isa(const plane_view& w, kernel_isa want, co
     if (!packed_ok) return kernel_isa::reference;
     if (x86::bitserial_avx512_available()) return kernel_isa::avx512;
     if (x86::bitserial_avx2_available()) return kernel_isa::avx2;
+    if (arm::plane_neon_available()) return kernel_isa::neon;  // aarch64
     return kernel_isa::portable;
   }
   BITDIAL_REQUIRE(want == kernel_isa::reference || packed_ok, where, ": isa = ", to_string(want), ": group size ",

@@ -1,5 +1,5 @@
 // bitdial/kernels/ternary.hpp — ternary (BitNet b1.58) weights × int8 activations: the packed layout,
-// its pack function, and the GEMV/GEMM front door (reference | portable | avx2 | avx512).
+// its pack function, and the GEMV/GEMM front door (reference | portable | avx2 | avx512 | neon | dotprod).
 //
 // Two routes serve a ternary matrix q ∈ {−1, 0, +1} (bitnet_ternary, twn_ternary, tequila_ternary):
 //   1. planes: {−1, 0, 1} are 2-bit two's-complement codes (11, 00, 01), so pack_ternary_planes(q) is a
@@ -47,6 +47,7 @@
 #include "bitdial/kernels/activations.hpp"
 #include "bitdial/kernels/gemm.hpp"
 #include "bitdial/kernels/reference/ternary_gemm.hpp"
+#include "bitdial/kernels/arm/ternary_neon.hpp"  // aarch64 kernels (BITDIAL_ARM_SIMD)
 #include "bitdial/kernels/x86/ternary_avx2.hpp"
 #include "bitdial/kernels/x86/ternary_avx512.hpp"
 #include "bitdial/quant/activation.hpp"
@@ -162,9 +163,10 @@ inline bool ternary_isa_available(kernel_isa isa) noexcept {
       return x86::plane_avx2_available();
     case kernel_isa::avx512:
       return x86::plane_avx512_available();
-    case kernel_isa::neon:  // aarch64: no kernel of this family yet
+    case kernel_isa::neon:  // aarch64
+      return arm::plane_neon_available();
     case kernel_isa::dotprod:
-      return false;
+      return arm::plane_dotprod_available();
   }
   return false;
 }
@@ -172,7 +174,8 @@ inline bool ternary_isa_available(kernel_isa isa) noexcept {
 /// Every ISA the ternary front door runs here, best last.
 inline std::vector<kernel_isa> ternary_isas() {
   std::vector<kernel_isa> v;
-  for (auto i : {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2, kernel_isa::avx512})
+  for (auto i : {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2, kernel_isa::avx512, kernel_isa::neon,
+                 kernel_isa::dotprod})
     if (ternary_isa_available(i)) v.push_back(i);
   return v;
 }
@@ -323,6 +326,43 @@ inline void ternary_avx512(const ternary_plan& p, matrix_view<float> y, const fl
 #endif
 }
 
+/// aarch64 kernel (kernels/arm/ternary_neon.hpp): rows [row_begin, row_end), one row group per pass;
+/// SDOT over tiles of up to 4 tokens (dotprod), or SMULL + SADALP one token at a time (neon).
+inline void ternary_arm(const ternary_plan& p, matrix_view<float> y, const float* bias, std::size_t row_begin,
+                        std::size_t row_end, bool dotprod) {
+#if BITDIAL_ARM_SIMD
+  const ternary_matrix& w = *p.w;
+  constexpr std::size_t RG = ternary_matrix::rows_per_group, TM = arm::detail::ternary_max_tokens;
+  const std::size_t groups = w.groups_per_row(), S = w.slices(), per_group = S / groups, tokens = p.x.tokens;
+  const std::size_t tile = dotprod ? TM : 1;
+  std::vector<std::int64_t> acc(TM * groups * RG);
+  std::int32_t seg[TM * RG];
+  for (std::size_t rg = row_begin / RG; rg * RG < row_end; ++rg) {
+    for (std::size_t n0 = 0; n0 < tokens; n0 += tile) {
+      const std::size_t T = std::min(tile, tokens - n0);
+      const std::int8_t* xs[TM] = {};
+      for (std::size_t t = 0; t < T; ++t) xs[t] = p.token(n0 + t);
+      std::fill(acc.begin(), acc.end(), 0);
+      for (std::size_t g = 0; g < groups; ++g)
+        for (std::size_t s = g * per_group; s < (g + 1) * per_group; s += arm::detail::ternary_max_slices) {
+          const std::size_t ns = std::min(arm::detail::ternary_max_slices, (g + 1) * per_group - s);
+          if (dotprod)
+            arm::detail::pick_ternary_sdot(T)(w.group(rg), xs, s, ns, seg);
+          else
+            arm::detail::ternary_smull(w.group(rg), xs[0], s, ns, seg);
+          for (std::size_t t = 0; t < T; ++t)
+            for (std::size_t l = 0; l < RG; ++l) acc[(t * groups + g) * RG + l] += seg[t * RG + l];
+        }
+      for (std::size_t t = 0; t < T; ++t)
+        ternary_finish_group(p, rg, n0 + t, &acc[t * groups * RG], std::max(row_begin, rg * RG),
+                             std::min(row_end, (rg + 1) * RG), y, bias);
+    }
+  }
+#else
+  (void)p, (void)y, (void)bias, (void)row_begin, (void)row_end, (void)dotprod;
+#endif
+}
+
 /// AVX2 kernel: rows [row_begin, row_end), two row groups per pass, one token at a time.
 inline void ternary_avx2(const ternary_plan& p, matrix_view<float> y, const float* bias, std::size_t row_begin,
                          std::size_t row_end) {
@@ -385,7 +425,9 @@ inline void gemm(const ternary_matrix& w, const token_batch& x, matrix_view<floa
     isa = ternary_avx512_supports(w) ? kernel_isa::avx512
           : ternary_avx2_supports(w) ? kernel_isa::avx2
                                      : kernel_isa::portable;
-  BITDIAL_REQUIRE((isa != kernel_isa::avx512 && isa != kernel_isa::avx2) || ternary_simd_groups(w), where,
+  if (o.isa == kernel_isa::automatic && isa == kernel_isa::portable && ternary_simd_groups(w))  // aarch64
+    isa = arm::plane_dotprod_available() ? kernel_isa::dotprod : arm::plane_neon_available() ? kernel_isa::neon : isa;
+  BITDIAL_REQUIRE(isa == kernel_isa::reference || isa == kernel_isa::portable || ternary_simd_groups(w), where,
                   ": isa = ", to_string(isa), ": group size ", w.gran().group, " is not a multiple of 16");
   if (isa == kernel_isa::reference) {
     reference::ternary_gemm(w.unpack(), x, y, gemm_params{p.bias, r0, r1});
@@ -405,6 +447,8 @@ inline void gemm(const ternary_matrix& w, const token_batch& x, matrix_view<floa
           detail::ternary_avx512(plan, y, p.bias, a, b);
         else if (isa == kernel_isa::avx2)
           detail::ternary_avx2(plan, y, p.bias, a, b);
+        else if (isa == kernel_isa::neon || isa == kernel_isa::dotprod)  // aarch64
+          detail::ternary_arm(plan, y, p.bias, a, b, isa == kernel_isa::dotprod);
         else
           detail::ternary_portable(plan, y, p.bias, a, b);
       },

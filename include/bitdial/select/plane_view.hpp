@@ -41,9 +41,13 @@
 #include "bitdial/core/rounding.hpp"
 #include "bitdial/format/bit_planes.hpp"
 
-/// Makes the compiler materialise x: no multiply-add contraction can reach across it.
+/// Makes the compiler materialise x: no multiply-add contraction can reach across it. On aarch64,
+/// where FMA is in the base architecture and GCC contracts a·b + c by default, this is what keeps
+/// the floats of an inlined epilogue identical at every call site ("w": an FP/SIMD register).
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define BITDIAL_ROUNDED(x) __asm__("" : "+x"(x))
+#elif defined(__GNUC__) && defined(__aarch64__)
+#define BITDIAL_ROUNDED(x) __asm__("" : "+w"(x))
 #else
 #define BITDIAL_ROUNDED(x) ((void)0)
 #endif
