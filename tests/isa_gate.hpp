@@ -39,7 +39,8 @@ inline constexpr isa_info known_isas[] = {
     {"avx2", [] { return x86::plane_avx2_available(); }, "AVX2 + FMA + F16C + BMI2 + POPCNT", BITDIAL_X86_SIMD != 0},
     {"avx512", [] { return x86::plane_avx512_available(); }, "AVX-512 F/BW/VL/DQ/VNNI/VBMI", BITDIAL_X86_SIMD != 0},
     {"neon", [] { return arm::plane_neon_available(); }, "AdvSIMD (HWCAP_ASIMD)", BITDIAL_ARM_SIMD != 0},
-    {"dotprod", [] { return arm::plane_dotprod_available(); }, "FEAT_DotProd (HWCAP_ASIMDDP)", BITDIAL_ARM_SIMD != 0},
+    {"dotprod", [] { return arm::plane_dotprod_available(); }, "FEAT_DotProd (HWCAP_ASIMDDP)",
+     BITDIAL_ARM_DOTPROD != 0},
 };
 
 inline const isa_info* find_isa(std::string_view name) {

@@ -79,7 +79,7 @@ TEST_CASE("arm: registered exactly where the CPU has it; automatic falls back wi
   const auto isas = available_isas();
   auto listed = [&](kernel_isa i) { return std::find(isas.begin(), isas.end(), i) != isas.end(); };
   CHECK(listed(kernel_isa::neon) == (BITDIAL_ARM_SIMD && cpu().asimd));
-  CHECK(listed(kernel_isa::dotprod) == (BITDIAL_ARM_SIMD && cpu().asimd && cpu().dotprod));
+  CHECK(listed(kernel_isa::dotprod) == (BITDIAL_ARM_DOTPROD && cpu().asimd && cpu().dotprod));
   CHECK(std::string(to_string(kernel_isa::neon)) == "neon");
   CHECK(std::string(to_string(kernel_isa::dotprod)) == "dotprod");
 #if BITDIAL_ARM_SIMD
@@ -93,7 +93,7 @@ TEST_CASE("arm: registered exactly where the CPU has it; automatic falls back wi
     const kernel_isa got = detail::resolve_isa(v, kernel_isa::automatic, "test", tokens);
     INFO("tokens = " << tokens << ", automatic = " << to_string(got));
     if (BITDIAL_ARM_SIMD && cpu().asimd) {
-      const bool dot = tokens > arm::lookup_max_tokens && cpu().dotprod;
+      const bool dot = tokens > arm::lookup_max_tokens && BITDIAL_ARM_DOTPROD && cpu().dotprod;
       CHECK(got == (dot ? kernel_isa::dotprod : kernel_isa::neon));
     } else {
       CHECK(got != kernel_isa::neon);

@@ -346,9 +346,11 @@ inline void ternary_arm(const ternary_plan& p, matrix_view<float> y, const float
       for (std::size_t g = 0; g < groups; ++g)
         for (std::size_t s = g * per_group; s < (g + 1) * per_group; s += arm::detail::ternary_max_slices) {
           const std::size_t ns = std::min(arm::detail::ternary_max_slices, (g + 1) * per_group - s);
+#if BITDIAL_ARM_DOTPROD
           if (dotprod)
             arm::detail::pick_ternary_sdot(T)(w.group(rg), xs, s, ns, seg);
           else
+#endif
             arm::detail::ternary_smull(w.group(rg), xs[0], s, ns, seg);
           for (std::size_t t = 0; t < T; ++t)
             for (std::size_t l = 0; l < RG; ++l) acc[(t * groups + g) * RG + l] += seg[t * RG + l];

@@ -63,7 +63,9 @@ namespace bitdial::arm {
 /// Whether this CPU runs the NEON lookup kernel (and this build compiled it).
 inline bool plane_neon_available() noexcept { return BITDIAL_ARM_SIMD && cpu().asimd; }
 /// Whether this CPU runs the SDOT unpack kernel (FEAT_DotProd).
-inline bool plane_dotprod_available() noexcept { return plane_neon_available() && cpu().dotprod; }
+inline bool plane_dotprod_available() noexcept {
+  return BITDIAL_ARM_DOTPROD && plane_neon_available() && cpu().dotprod;
+}
 
 /// Whether the ARM plane kernels serve this view: scale groups must be whole 16-K chunks.
 inline bool plane_arm_groups_ok(const plane_view& w) noexcept {
@@ -334,6 +336,8 @@ inline void unpack_chunks(const job& jb, const std::byte* base, std::size_t c0, 
   }
 }
 
+#if BITDIAL_ARM_DOTPROD
+
 /// out[tok·32 + row] = Σ over n unpacked chunks of code · x, for T tokens (xs[i] at the window's
 /// first chunk, zero-padded to whole chunks).
 template <int T>
@@ -364,6 +368,8 @@ BITDIAL_TARGET_DOTPROD void sdot_window(const std::int8_t* codes, std::size_t n,
 inline constexpr std::size_t sdot_max_tokens = 2;
 using sdot_fn = void (*)(const std::int8_t*, std::size_t, const std::int8_t* const*, std::int32_t*) noexcept;
 inline sdot_fn pick_sdot(std::size_t tokens) noexcept { return tokens >= 2 ? &sdot_window<2> : &sdot_window<1>; }
+
+#endif  // BITDIAL_ARM_DOTPROD
 
 #endif  // BITDIAL_ARM_SIMD
 
@@ -478,6 +484,7 @@ inline void run_plane_gemm_arm(const plane_arm_plan& p, matrix_view<float> y, co
     }
     return;
   }
+#if BITDIAL_ARM_DOTPROD
   // Unpack + SDOT: codes of a window rebuilt once, then every token.
   const std::size_t kp = kt * tile32x16::k_per_tile;
   const auto* xpad = reinterpret_cast<const std::int8_t*>(p.data_.data());
@@ -509,6 +516,7 @@ inline void run_plane_gemm_arm(const plane_arm_plan& p, matrix_view<float> y, co
             bitdial::detail::finish_row(w, r - w.row_begin, row_acc.data(), &p.sumx_[n * groups], p.x_.scales[n], bias);
       }
   }
+#endif  // BITDIAL_ARM_DOTPROD (prepare refuses the unpack method where it is not compiled)
 #else
   (void)bias;
   (void)p;

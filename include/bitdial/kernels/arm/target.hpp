@@ -3,7 +3,7 @@
 //
 // AdvSIMD (NEON) is part of the AArch64 base architecture: the NEON kernels need no attribute. A
 // function marked BITDIAL_TARGET_DOTPROD may use SDOT/UDOT (FEAT_DotProd, Armv8.2 optional, Armv8.4
-// mandatory); one marked BITDIAL_TARGET_I8MM may also use SMMLA/USMMLA/USDOT (FEAT_I8MM, Armv8.6).
+// mandatory).
 // Callers must check the CPU first (bitdial/core/cpu.hpp: HWCAP_ASIMDDP, HWCAP2_I8MM): the attribute
 // only tells the compiler what it may emit, it does not dispatch. Everything aarch64-specific is
 // compiled only when BITDIAL_ARM_SIMD is 1, i.e. on aarch64 with GCC or Clang and without
@@ -16,12 +16,24 @@
 #define BITDIAL_ARM_SIMD 0
 #endif
 
+// BITDIAL_ARM_DOTPROD: whether the SDOT kernels are compiled. GCC's arm_neon.h declares the
+// dot-product intrinsics under a target pragma, so the function attribute is enough and they are
+// always compiled (dispatch checks the CPU). Clang's arm_neon.h (up to Clang 15) declares them
+// only when the whole translation unit targets FEAT_DotProd (e.g. -march=armv8.2-a+dotprod), so a
+// Clang build has the SDOT kernels exactly when compiled that way, and reports `dotprod`
+// unavailable otherwise.
+#if BITDIAL_ARM_SIMD && (!defined(__clang__) || defined(__ARM_FEATURE_DOTPROD))
+#define BITDIAL_ARM_DOTPROD 1
+#else
+#define BITDIAL_ARM_DOTPROD 0
+#endif
+
 #if BITDIAL_ARM_SIMD
 #include <arm_neon.h>
+#endif
 
+#if BITDIAL_ARM_DOTPROD && !defined(__clang__)
 #define BITDIAL_TARGET_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
-#define BITDIAL_TARGET_I8MM __attribute__((target("arch=armv8.6-a+dotprod+i8mm")))
 #else
 #define BITDIAL_TARGET_DOTPROD
-#define BITDIAL_TARGET_I8MM
 #endif

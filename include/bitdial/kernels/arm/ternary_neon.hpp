@@ -27,6 +27,8 @@ inline constexpr std::size_t ternary_max_tokens = 4;
 
 #if BITDIAL_ARM_SIMD
 
+#if BITDIAL_ARM_DOTPROD
+
 /// out[t·16 + r] = Σ_{s ∈ [s0, s0 + ns)} Σ u(r, ·)·x_t(·) for one row group (base) and T tokens (xs[t]
 /// zero-padded to whole slices), with SDOT.
 template <int T>
@@ -58,6 +60,8 @@ BITDIAL_TARGET_DOTPROD void ternary_sdot(const std::uint8_t* base, const std::in
   for (int t = 0; t < T; ++t)
     for (int q = 0; q < 4; ++q) vst1q_s32(out + 16 * t + 4 * q, acc[t][q]);
 }
+
+#endif  // BITDIAL_ARM_DOTPROD
 
 /// As ternary_sdot with SMULL + SADALP (any AArch64 CPU); one token.
 inline void ternary_smull(const std::uint8_t* base, const std::int8_t* x, std::size_t s0, std::size_t ns,
@@ -96,6 +100,7 @@ inline void ternary_smull(const std::uint8_t* base, const std::int8_t* x, std::s
   }
 }
 
+#if BITDIAL_ARM_DOTPROD
 using ternary_sdot_fn = void (*)(const std::uint8_t*, const std::int8_t* const*, std::size_t, std::size_t,
                                  std::int32_t*) noexcept;
 inline ternary_sdot_fn pick_ternary_sdot(std::size_t tokens) noexcept {
@@ -110,6 +115,7 @@ inline ternary_sdot_fn pick_ternary_sdot(std::size_t tokens) noexcept {
       return &ternary_sdot<4>;
   }
 }
+#endif  // BITDIAL_ARM_DOTPROD
 
 #endif  // BITDIAL_ARM_SIMD
 
