@@ -15,6 +15,11 @@
 #include <random>
 #include <string>
 
+#if BITDIAL_ARM_SIMD && defined(__linux__)
+#include <csetjmp>
+#include <csignal>
+#endif
+
 #include "isa_gate.hpp"
 #include "test_support.hpp"
 
@@ -73,7 +78,44 @@ problem random_problem(std::size_t rows, std::size_t cols, std::size_t tokens, g
       [&](std::size_t n, std::size_t c) { return xs[n * cols + c]; });
 }
 
+#if BITDIAL_ARM_SIMD && defined(__linux__)
+// Ground truth for the detection: run one instruction of the feature and see whether the CPU
+// raises SIGILL (an undefined instruction on a CPU without it, real or emulated).
+sigjmp_buf probe_jump;
+extern "C" void probe_on_sigill(int) { siglongjmp(probe_jump, 1); }
+
+bool executes(void (*run)()) {
+  struct sigaction sa {
+  }, old{};
+  sa.sa_handler = probe_on_sigill;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGILL, &sa, &old);
+  bool ok = false;
+  if (sigsetjmp(probe_jump, 1) == 0) {
+    run();
+    ok = true;
+  }
+  sigaction(SIGILL, &old, nullptr);
+  return ok;
+}
+void run_sdot() { __asm__ volatile(".inst 0x4e809400" ::: "v0"); }   // sdot v0.4s, v0.16b, v0.16b
+void run_smmla() { __asm__ volatile(".inst 0x4e80a400" ::: "v0"); }  // smmla v0.4s, v0.16b, v0.16b
+#endif
+
 }  // namespace
+
+TEST_CASE("arm: cpu() reports dotprod and i8mm exactly when the CPU executes them", "[arm]") {
+#if BITDIAL_ARM_SIMD && defined(__linux__)
+  CHECK(cpu().dotprod == executes(&run_sdot));
+  CHECK(cpu().i8mm == executes(&run_smmla));
+  INFO("dotprod = " << cpu().dotprod << ", i8mm = " << cpu().i8mm);
+  SUCCEED("detection matches the instructions' behaviour");
+#else
+  CHECK_FALSE(cpu().asimd);
+  CHECK_FALSE(cpu().dotprod);
+  CHECK_FALSE(cpu().i8mm);
+#endif
+}
 
 TEST_CASE("arm: registered exactly where the CPU has it; automatic falls back without dotprod", "[arm]") {
   const auto isas = available_isas();
