@@ -89,8 +89,8 @@ using namespace bitdial;
 
 namespace {
 
-constexpr double unit = 0x1p-24;               // binary32 unit roundoff
-constexpr double second_order = 1.0 + 0x1p-8;  // see the header comment
+constexpr double unit = 0x1p-24;                // binary32 unit roundoff
+constexpr double second_order = 1.0 + 0x1p-8;   // see the header comment
 const float sentinel = std::numeric_limits<float>::quiet_NaN();
 
 /// The oracle's own double error over K products whose magnitudes sum to a_elems.
@@ -152,8 +152,9 @@ using runner = std::function<void(kernel_isa, std::size_t threads, std::vector<f
 
 /// Runs `call` on every ISA (threads 1 and 2) that `serves` accepts and compares with the oracle; an
 /// ISA that declines the shape must make the front door throw (an explicit skip, never a silent pass).
-void run_on_isas(const std::vector<kernel_isa>& isas, const std::function<bool(kernel_isa)>& serves, const runner& call,
-                 const oracle& o, std::size_t r0, std::size_t r1, const std::string& label, tally& t) {
+void run_on_isas(const std::vector<kernel_isa>& isas, const std::function<bool(kernel_isa)>& serves,
+                 const runner& call, const oracle& o, std::size_t r0, std::size_t r1, const std::string& label,
+                 tally& t) {
   std::vector<float> y(o.tokens * o.rows);
   for (kernel_isa isa : isas) {
     if (!serves(isa)) {
@@ -378,8 +379,8 @@ std::vector<std::pair<serve_rule, reconstruction>> rules_for(const master& m) {
 /// Dequantization check plus gemm on every ISA and thread count for one view.
 void check_plane_view(const master& m, const plane_view& v, const activations& x, const float* bias,
                       const gemm_params& p, const std::string& label, tally& t) {
-  const std::string full =
-      label + ": " + describe(v) + ", tokens = " + std::to_string(x.q.rows) + (bias ? ", bias" : "");
+  const std::string full = label + ": " + describe(v) + ", tokens = " + std::to_string(x.q.rows) +
+                           (bias ? ", bias" : "");
   {
     const std::string d = dequant_mismatch(m, v);
     INFO(full << ": " << d);
@@ -401,7 +402,8 @@ void check_plane_view(const master& m, const plane_view& v, const activations& x
 
 // ================================================================================================
 
-TEST_CASE("oracle: plane_view::dequantize is SEMANTICS.md §2-3 for every master code, width and rule", "[oracle]") {
+TEST_CASE("oracle: plane_view::dequantize is SEMANTICS.md §2-3 for every master code, width and rule",
+          "[oracle]") {
   BITDIAL_LOG_SEED();
   REQUIRE(std::nearbyint(2.5) == 2.0);  // the semantics below round ties to even through nearbyint
   REQUIRE(std::nearbyint(-0.5) == 0.0);
@@ -501,8 +503,8 @@ TEST_CASE("oracle: plane gemm at deep K (Σx epilogue term non-zero)", "[oracle]
       if (d.is_signed && (b == 1 || b == 3 || b == 6)) {
         check_plane_view(m, view(m.stack, b, serve_rule::round_half_up, reconstruction::midpoint), x, nullptr, {},
                          "deep K", t);
-        check_plane_view(m, view(m.stack, b, serve_rule::round_half_even, reconstruction::midpoint), x, bias.data(), {},
-                         "deep K", t);
+        check_plane_view(m, view(m.stack, b, serve_rule::round_half_even, reconstruction::midpoint), x, bias.data(),
+                         {}, "deep K", t);
       }
     }
   }
@@ -534,9 +536,9 @@ TEST_CASE("oracle: fitted per-width reconstruction (SEMANTICS 3b) on every ISA",
     std::uniform_int_distribution<int> bf(-600, 600);
     for (master& m : masters) {
       const std::vector<serve_rule> rules =
-          m.is_signed
-              ? std::vector<serve_rule>{serve_rule::truncate, serve_rule::round_half_up, serve_rule::round_half_even}
-              : std::vector<serve_rule>{serve_rule::truncate};
+          m.is_signed ? std::vector<serve_rule>{serve_rule::truncate, serve_rule::round_half_up,
+                                                serve_rule::round_half_even}
+                      : std::vector<serve_rule>{serve_rule::truncate};
       // fits[rule][b]: α, β per row
       std::map<std::pair<int, int>, std::pair<std::vector<float>, std::vector<std::int16_t>>> fits;
       for (serve_rule rule : rules)
@@ -569,7 +571,7 @@ TEST_CASE("oracle: fitted per-width reconstruction (SEMANTICS 3b) on every ISA",
             for (std::size_t r = 0; r < M; ++r)
               for (std::size_t c = 0; c < K; ++c) {
                 const double q = m.codes[r * K + c];
-                const double qb = v.rule == serve_rule::truncate        ? std::floor(q / p)
+                const double qb = v.rule == serve_rule::truncate       ? std::floor(q / p)
                                   : v.rule == serve_rule::round_half_up ? std::clamp(std::floor(q / p + 0.5), lo, hi)
                                                                         : std::clamp(std::nearbyint(q / p), lo, hi);
                 const std::size_t g = m.scale_index(r, c);
@@ -728,8 +730,7 @@ TEST_CASE("oracle: bit-serial W x A for every weight and activation encoding", "
       bitserial_activations xa;
       std::vector<double> xhat(N * K);
       if (a.enc == act_encoding::bipolar) {
-        const midrise_matrix mr =
-            uniform_midrise<>(a.bits, {granularity::per_row()}).quantize(const_matrix(xf.data(), N, K));
+        const midrise_matrix mr = uniform_midrise<>(a.bits, {granularity::per_row()}).quantize(const_matrix(xf.data(), N, K));
         for (std::size_t n = 0; n < N; ++n)
           for (std::size_t c = 0; c < K; ++c) xhat[n * K + c] = double(mr.scales[n]) * (mr.code(n, c) + 0.5);
         xa = bitserial_activations::from(mr);
@@ -738,8 +739,7 @@ TEST_CASE("oracle: bit-serial W x A for every weight and activation encoding", "
                                                                      : activation_mode::symmetric};
         const auto q = per_token_quantizer<>(a.bits, po).quantize(const_matrix(xf.data(), N, K));
         for (std::size_t n = 0; n < N; ++n)
-          for (std::size_t c = 0; c < K; ++c)
-            xhat[n * K + c] = double(q.scales[n]) * double(q.code(n, c) - q.zero_points[n]);
+          for (std::size_t c = 0; c < K; ++c) xhat[n * K + c] = double(q.scales[n]) * double(q.code(n, c) - q.zero_points[n]);
         xa = bitserial_activations::from(q);
       }
       for (const auto& entry : ws) {
@@ -792,10 +792,10 @@ TEST_CASE("oracle: residual slice stacks with per-token slice counts", "[oracle]
   };
   std::vector<named> stacks;
   stacks.push_back({uniform_residual({2, 2, 2, 2}).quantize(W), "uniform residual 2+2+2+2 per row"});
-  stacks.push_back(
-      {uniform_residual({3, 2, 2}, {.gran = granularity::per_group(32), .scales = residual_scales::power_of_two})
-           .quantize(W),
-       "power-of-two tiled 3+2+2 per group 32"});
+  stacks.push_back({uniform_residual({3, 2, 2}, {.gran = granularity::per_group(32),
+                                                 .scales = residual_scales::power_of_two})
+                        .quantize(W),
+                    "power-of-two tiled 3+2+2 per group 32"});
   stacks.push_back({uniform_residual({4, 4}, {.gran = granularity::per_group(12)}).quantize(W),
                     "uniform residual 4+4 per group 12"});
   stacks.push_back({residual_binarizer(3).quantize(W), "residual binarization x3"});
@@ -854,9 +854,9 @@ TEST_CASE("oracle: residual slice stacks with per-token slice counts", "[oracle]
             }
             const double b = bp ? bp[r] : 0.0;
             o.y[n * M + r] = b + y;
-            o.bound[n * M + r] =
-                second_order * unit * (weighted + a_first + std::fabs(b) + double(J - 1) * (std::fabs(b) + a_all)) +
-                oracle_slack(J * K, a_elems);
+            o.bound[n * M + r] = second_order * unit *
+                                     (weighted + a_first + std::fabs(b) + double(J - 1) * (std::fabs(b) + a_all)) +
+                                 oracle_slack(J * K, a_elems);
           }
         }
         const slice_view sv = planes.view_slices(n_max);
@@ -960,10 +960,10 @@ TEST_CASE("oracle: ternary x int8 (dedicated layout and 2-bit planes)", "[oracle
     const bit_plane_stack ts = pack_ternary_planes(c.q);
     const std::vector<float> bias = make_bias(M, ++salt);
     const std::function<bool(kernel_isa)> ternary_serves = [&](kernel_isa isa) {
-      return isa == kernel_isa::avx512                               ? ternary_avx512_supports(tm)
-             : isa == kernel_isa::avx2                               ? ternary_avx2_supports(tm)
-             : isa == kernel_isa::neon || isa == kernel_isa::dotprod ? ternary_simd_groups(tm)
-                                                                     : true;
+      if (isa == kernel_isa::neon || isa == kernel_isa::dotprod) return ternary_simd_groups(tm);
+      return isa == kernel_isa::avx512 ? ternary_avx512_supports(tm)
+             : isa == kernel_isa::avx2 ? ternary_avx2_supports(tm)
+                                       : true;
     };
     for (std::size_t N : {std::size_t{1}, std::size_t{3}, std::size_t{17}}) {
       if (K > 1000 && N == 17) continue;
@@ -1003,7 +1003,7 @@ TEST_CASE("oracle: ternary x int8 (dedicated layout and 2-bit planes)", "[oracle
             gemm(v, x.batch(), matrix_view<float>(y.data(), N, M), {bp}, run_options{isa, nullptr, threads});
           },
           o, 0, M, label + " (2-bit planes)", tp);
-      if (N == 1) {                                   // the float front door quantizes the token like int8_tokens did
+      if (N == 1) {  // the float front door quantizes the token like int8_tokens did
         const auto xf = test::heavy_tailed(K, salt);  // the same draw int8_tokens made
         run_on_isas(
             ternary_isas(), ternary_serves,
@@ -1037,8 +1037,7 @@ TEST_CASE("oracle: FP4 MXFP4, NVFP4 and BitMoD x int8", "[oracle]") {
     for (std::size_t r = 0; r < M; ++r)
       for (std::size_t c = 0; c < K; ++c)
         w[r * K + c] = double(q.format.decode(q.code(r, c))) * double(q.scale(r, c / mx_block_size));
-    cases.push_back(
-        {fp4_matrix::pack(q), w, M, K, mx_block_size, "mxfp4 " + std::to_string(M) + "x" + std::to_string(K)});
+    cases.push_back({fp4_matrix::pack(q), w, M, K, mx_block_size, "mxfp4 " + std::to_string(M) + "x" + std::to_string(K)});
   };
   auto add_nv = [&](std::size_t M, std::size_t K, bool tensor_scale) {
     const auto wf = test::heavy_tailed(M * K, ++salt);
@@ -1046,8 +1045,8 @@ TEST_CASE("oracle: FP4 MXFP4, NVFP4 and BitMoD x int8", "[oracle]") {
     std::vector<double> w(M * K);
     for (std::size_t r = 0; r < M; ++r)
       for (std::size_t c = 0; c < K; ++c)
-        w[r * K + c] =
-            double(e2m1.decode(q.code(r, c))) * double(q.block_scale(r, c / nvfp4_block_size)) * double(q.tensor_scale);
+        w[r * K + c] = double(e2m1.decode(q.code(r, c))) * double(q.block_scale(r, c / nvfp4_block_size)) *
+                       double(q.tensor_scale);
     cases.push_back({fp4_matrix::pack(q), w, M, K, nvfp4_block_size,
                      std::string("nvfp4 ") + (tensor_scale ? "" : "(no tensor scale) ") + std::to_string(M) + "x" +
                          std::to_string(K)});
