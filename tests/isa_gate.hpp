@@ -15,6 +15,7 @@
 // library's own run-time dispatch (bitdial/core/cpu.hpp) has no such override.
 #pragma once
 
+#include <bitdial/kernels/arm/plane_neon.hpp>
 #include <bitdial/kernels/x86/plane_avx2.hpp>
 #include <bitdial/kernels/x86/plane_avx512.hpp>
 
@@ -31,11 +32,15 @@ struct isa_info {
   std::string_view name;  // as in --require-isa and [requires_<name>]
   bool (*runs)();         // this CPU and build run the ISA's kernels
   const char* needs;      // what the kernels need, for the skip message
+  bool compiled;          // this build compiled the ISA's kernels (target architecture, no BITDIAL_NO_SIMD)
 };
 
 inline constexpr isa_info known_isas[] = {
-    {"avx2", [] { return x86::plane_avx2_available(); }, "AVX2 + FMA + F16C + BMI2 + POPCNT"},
-    {"avx512", [] { return x86::plane_avx512_available(); }, "AVX-512 F/BW/VL/DQ/VNNI/VBMI"},
+    {"avx2", [] { return x86::plane_avx2_available(); }, "AVX2 + FMA + F16C + BMI2 + POPCNT", BITDIAL_X86_SIMD != 0},
+    {"avx512", [] { return x86::plane_avx512_available(); }, "AVX-512 F/BW/VL/DQ/VNNI/VBMI", BITDIAL_X86_SIMD != 0},
+    {"neon", [] { return arm::plane_neon_available(); }, "AdvSIMD (HWCAP_ASIMD)", BITDIAL_ARM_SIMD != 0},
+    {"dotprod", [] { return arm::plane_dotprod_available(); }, "FEAT_DotProd (HWCAP_ASIMDDP)",
+     BITDIAL_ARM_DOTPROD != 0},
 };
 
 inline const isa_info* find_isa(std::string_view name) {
@@ -71,12 +76,10 @@ inline std::string isa_missing(std::string_view name) {
   if (i == nullptr)
     throw std::invalid_argument("unknown ISA '" + std::string(name) + "' (known: " + known_isa_names() + ")");
   if (isa_hidden(name)) return std::string(name) + " hidden by BITDIAL_TEST_HIDE_ISA";
-#if !BITDIAL_X86_SIMD
-  return std::string(name) + ": SIMD kernels compiled out (BITDIAL_NO_SIMD / non-x86 build)";
-#else
+  if (!i->compiled)
+    return std::string(name) + ": kernels compiled out (BITDIAL_NO_SIMD, or a build for another architecture)";
   if (!i->runs()) return std::string(name) + ": this CPU (or OS) lacks " + i->needs;
   return {};
-#endif
 }
 
 }  // namespace bitdial::test

@@ -29,7 +29,8 @@ using Catch::Contains;
 
 namespace {
 
-const kernel_isa all_isas[] = {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2, kernel_isa::avx512};
+const kernel_isa all_isas[] = {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2,
+                               kernel_isa::avx512,    kernel_isa::neon,     kernel_isa::dotprod};
 
 struct acts {
   std::vector<std::int8_t> q;
@@ -109,6 +110,8 @@ TEST_CASE("the ISA table lists every ISA once, worst first, and names them", "[d
   CHECK(isa_available(kernel_isa::avx512) == (BITDIAL_X86_SIMD && cpu().avx512_kernels()));
   CHECK(isa_available(kernel_isa::avx2) == (BITDIAL_X86_SIMD && cpu().avx2_kernels()));
   CHECK(isa_available(kernel_isa::avx2) == x86::plane_avx2_available());
+  CHECK(isa_available(kernel_isa::neon) == (BITDIAL_ARM_SIMD && cpu().asimd));
+  CHECK(isa_available(kernel_isa::dotprod) == (BITDIAL_ARM_DOTPROD && cpu().asimd && cpu().dotprod));
   CHECK(std::string(to_string(kernel_isa::automatic)) == "automatic");
 }
 
@@ -118,10 +121,10 @@ TEST_CASE("plane views: the query states each kernel's group rule and the front 
   struct shape {
     std::size_t k;
     granularity g;
-    bool portable, x86;
+    bool portable, of16;  // of16: whole 16-K chunks (the x86 and ARM kernels)
   };
-  // Literal rules: portable needs groups of whole 4-K lookups, avx2/avx512 whole 16-K chunks; one
-  // group per row (per_row, per_tensor) always serves.
+  // Literal rules: portable needs groups of whole 4-K lookups, avx2/avx512/neon/dotprod whole 16-K
+  // chunks; one group per row (per_row, per_tensor) always serves.
   const shape shapes[] = {
       {60, granularity::per_group(10), false, false}, {48, granularity::per_group(8), true, false},
       {64, granularity::per_group(16), true, true},   {20, granularity::per_row(), true, true},
@@ -136,8 +139,8 @@ TEST_CASE("plane views: the query states each kernel's group rule and the front 
       CHECK(isa_serves<plane_gemm_kernels>(kernel_isa::reference, v));
       CHECK(isa_serves<plane_gemm_kernels>(kernel_isa::automatic, v));
       CHECK(isa_serves<plane_gemm_kernels>(kernel_isa::portable, v) == sh.portable);
-      for (kernel_isa isa : {kernel_isa::avx2, kernel_isa::avx512})
-        CHECK(isa_serves<plane_gemm_kernels>(isa, v) == (sh.x86 && isa_available(isa)));
+      for (kernel_isa isa : {kernel_isa::avx2, kernel_isa::avx512, kernel_isa::neon, kernel_isa::dotprod})
+        CHECK(isa_serves<plane_gemm_kernels>(isa, v) == (sh.of16 && isa_available(isa)));
       if (!sh.portable)
         CHECK_THROWS_WITH(gemm(v, a.batch(), matrix_view<float>(nullptr, 0, 0), {}, {kernel_isa::portable}),
                           Contains("output: null data"));  // operands are checked before the kernel
@@ -168,6 +171,8 @@ TEST_CASE("bit-serial: packed kernels need groups of 32, and the query says so",
     const auto xa = quantize_bitserial(const_matrix(xf.data(), N, std::size_t(k)), 4);
     INFO("K = " << k << ", groups = " << s.groups_per_row());
     CHECK(isa_serves<bitserial_kernels>(kernel_isa::portable, v) == packed);
+    CHECK(isa_serves<bitserial_kernels>(kernel_isa::neon, v) == (packed && isa_available(kernel_isa::neon)));
+    CHECK_FALSE(isa_serves<bitserial_kernels>(kernel_isa::dotprod, v));  // no SDOT form of the bit-serial loop
     check_family<bitserial_kernels, plane_view>(
         v, N, M,
         [&](const plane_view& w, std::vector<float>& y, kernel_isa isa) {
@@ -189,7 +194,7 @@ TEST_CASE("ternary and FP4: one query shape, the same forced-ISA behaviour", "[d
     const auto a = make_acts(N, std::size_t(k), 51);
     INFO("ternary K = " << k);
     CHECK(isa_serves<ternary_kernels>(kernel_isa::portable, t));
-    for (kernel_isa isa : {kernel_isa::avx2, kernel_isa::avx512})
+    for (kernel_isa isa : {kernel_isa::avx2, kernel_isa::avx512, kernel_isa::neon, kernel_isa::dotprod})
       CHECK(isa_serves<ternary_kernels>(isa, t) == (simd && isa_available(isa)));
     check_family<ternary_kernels, ternary_matrix>(
         t, N, M,

@@ -352,6 +352,9 @@ bool plane_serves(kernel_isa isa, const plane_view& v) {
       return x86::plane_avx2_supports(v);
     case kernel_isa::avx512:
       return x86::plane_avx512_supports(v);
+    case kernel_isa::neon:
+    case kernel_isa::dotprod:
+      return isa_available(isa) && arm::plane_arm_groups_ok(v);
     default:
       return false;
   }
@@ -958,6 +961,7 @@ TEST_CASE("oracle: ternary x int8 (dedicated layout and 2-bit planes)", "[oracle
     const bit_plane_stack ts = pack_ternary_planes(c.q);
     const std::vector<float> bias = make_bias(M, ++salt);
     const std::function<bool(kernel_isa)> ternary_serves = [&](kernel_isa isa) {
+      if (isa == kernel_isa::neon || isa == kernel_isa::dotprod) return ternary_simd_groups(tm);
       return isa == kernel_isa::avx512 ? ternary_avx512_supports(tm)
              : isa == kernel_isa::avx2 ? ternary_avx2_supports(tm)
                                        : true;

@@ -225,7 +225,7 @@ TEST_CASE("ternary kernels: argument errors name the argument", "[ternary_kernel
   const auto b = make_acts(1, 16, 402);
   CHECK_THROWS_WITH(gemm(w, b.batch(), matrix_view<float>(y.data(), 1, 3)), Catch::Contains("output shape = 1x3"));
   const ternary_matrix w8 = ternary_matrix::pack(ternary_codes(4, 16, granularity::per_group(8), 403));
-  for (kernel_isa isa : {kernel_isa::avx2, kernel_isa::avx512})
+  for (kernel_isa isa : {kernel_isa::avx2, kernel_isa::avx512, kernel_isa::neon, kernel_isa::dotprod})
     CHECK_THROWS_WITH(gemm(w8, b.batch(), matrix_view<float>(y.data(), 1, 4), {}, run_options{isa}),
                       Catch::Contains(std::string("isa = ") + to_string(isa)));
   CHECK_THROWS_WITH(gemm(w, b.batch(), matrix_view<float>(y.data(), 1, 4), gemm_params{nullptr, 4, 9}),
@@ -237,10 +237,13 @@ TEST_CASE("ternary kernels: the AVX-512 kernel is tested whenever the CPU has it
   CHECK(isas.front() == kernel_isa::reference);
   CHECK(isas.at(1) == kernel_isa::portable);
   CHECK((isas.back() == kernel_isa::avx512) == x86::plane_avx512_available());
+  CHECK((isas.back() == kernel_isa::neon || isas.back() == kernel_isa::dotprod) == arm::plane_neon_available());
   const auto q = ternary_codes(3, 40, granularity::per_group(8), 500);
   CHECK(ternary_avx512_supports(ternary_matrix::pack(q)) == false);
   CHECK(ternary_avx2_supports(ternary_matrix::pack(q)) == false);
   CHECK(std::count(isas.begin(), isas.end(), kernel_isa::avx2) == (x86::plane_avx2_available() ? 1 : 0));
+  CHECK(std::count(isas.begin(), isas.end(), kernel_isa::neon) == (arm::plane_neon_available() ? 1 : 0));
+  CHECK(std::count(isas.begin(), isas.end(), kernel_isa::dotprod) == (arm::plane_dotprod_available() ? 1 : 0));
   CHECK(ternary_avx512_supports(ternary_matrix::pack(ternary_codes(3, 48, granularity::per_group(16), 501))) ==
         x86::plane_avx512_available());
 }

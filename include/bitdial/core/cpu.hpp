@@ -1,18 +1,27 @@
-// bitdial/core/cpu.hpp — run-time CPU feature detection (cpuid + xgetbv), computed once and cached.
+// bitdial/core/cpu.hpp — run-time CPU feature detection, computed once and cached.
 //
+// x86-64: cpuid + xgetbv.
 // A feature counts as present only when the CPU reports it AND the OS saves the registers it
 // needs: XCR0 bits 1–2 (SSE/AVX state) for AVX2, plus bits 5–7 (opmask, ZMM_Hi256, Hi16_ZMM) for
 // every AVX-512 feature. Leaf 7 sub-leaf 0 bit positions follow the Intel SDM vol. 2A, CPUID:
 //   EBX: 5 avx2, 8 bmi2, 16 avx512f, 17 avx512dq, 30 avx512bw, 31 avx512vl
 //   ECX: 1 avx512vbmi, 8 gfni, 11 avx512vnni, 14 avx512vpopcntdq
 // and leaf 1 ECX: 12 fma, 23 popcnt, 29 f16c.
-// On non-x86 targets, or when BITDIAL_NO_SIMD is defined, every flag is false.
+//
+// On aarch64 Linux the kernel reports what EL0 may execute in the auxiliary vector (getauxval;
+// bits from the kernel's uapi asm/hwcap.h, Documentation/arch/arm64/elf_hwcaps.rst):
+//   AT_HWCAP  bit 1 asimd, bit 20 asimddp (SDOT/UDOT)
+//   AT_HWCAP2 bit 13 i8mm (SMMLA/UMMLA/USMMLA/USDOT)
+// Elsewhere, or when BITDIAL_NO_SIMD is defined, every flag is false.
 #pragma once
 
 #include "bitdial/core/target.hpp"
 
 #if BITDIAL_X86_SIMD
 #include <cpuid.h>
+#endif
+#if BITDIAL_ARM_SIMD && defined(__linux__)
+#include <sys/auxv.h>
 #endif
 
 namespace bitdial {
@@ -31,6 +40,10 @@ struct cpu_features {
   bool avx512vbmi = false;
   bool avx512vpopcntdq = false;
   bool gfni = false;
+  // aarch64
+  bool asimd = false;    // AdvSIMD (NEON)
+  bool dotprod = false;  // FEAT_DotProd: SDOT/UDOT
+  bool i8mm = false;     // FEAT_I8MM: SMMLA/USMMLA/USDOT
 
   /// Everything the AVX2 kernels may use (BITDIAL_TARGET_AVX2 lets the compiler emit FMA, F16C,
   /// BMI2 and POPCNT too).
@@ -73,6 +86,16 @@ inline cpu_features detect_cpu_features() noexcept {
     f.avx512vpopcntdq = (c >> 14) & 1u;
   }
   f.gfni = (c >> 8) & 1u;
+#endif
+#if BITDIAL_ARM_SIMD
+#if defined(__linux__)
+  const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+  f.asimd = (hw >> 1) & 1ul;
+  f.dotprod = f.asimd && ((hw >> 20) & 1ul);
+  f.i8mm = f.asimd && ((hw2 >> 13) & 1ul);
+#else
+  f.asimd = true;  // AdvSIMD is in the AArch64 base architecture; the optional features stay off
+#endif
 #endif
   return f;
 }

@@ -1,5 +1,5 @@
-// bitdial/core/target.hpp — the one place that names the instruction sets the x86 kernels are
-// compiled for, so raw-intrinsic kernels build in any translation unit without -m flags.
+// bitdial/core/target.hpp — the one place that names the instruction sets the x86 and aarch64
+// kernels are compiled for, so raw-intrinsic kernels build in any translation unit without -m flags.
 //
 // A function marked BITDIAL_TARGET_AVX512 may use AVX-512 F/BW/VL/DQ/VNNI/VBMI intrinsics; one
 // marked BITDIAL_TARGET_AVX2 may use AVX2/FMA/F16C. Callers must check the CPU first
@@ -22,6 +22,34 @@
 #else
 #define BITDIAL_TARGET_AVX512
 #define BITDIAL_TARGET_AVX2
+#endif
+
+#if defined(__aarch64__) && !defined(BITDIAL_NO_SIMD) && (defined(__GNUC__) || defined(__clang__))
+#define BITDIAL_ARM_SIMD 1
+#else
+#define BITDIAL_ARM_SIMD 0
+#endif
+
+// BITDIAL_ARM_DOTPROD: whether the SDOT kernels are compiled. GCC's arm_neon.h declares the
+// dot-product intrinsics under a target pragma, so the function attribute is enough and they are
+// always compiled (dispatch checks the CPU). Clang's arm_neon.h (up to Clang 15) declares them
+// only when the whole translation unit targets FEAT_DotProd (e.g. -march=armv8.2-a+dotprod), so a
+// Clang build has the SDOT kernels exactly when compiled that way, and reports `dotprod`
+// unavailable otherwise.
+#if BITDIAL_ARM_SIMD && (!defined(__clang__) || defined(__ARM_FEATURE_DOTPROD))
+#define BITDIAL_ARM_DOTPROD 1
+#else
+#define BITDIAL_ARM_DOTPROD 0
+#endif
+
+#if BITDIAL_ARM_SIMD
+#include <arm_neon.h>
+#endif
+
+#if BITDIAL_ARM_DOTPROD && !defined(__clang__)
+#define BITDIAL_TARGET_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+#else
+#define BITDIAL_TARGET_DOTPROD
 #endif
 
 /// Fully unrolls a loop with a compile-time trip count, so arrays of vector accumulators indexed

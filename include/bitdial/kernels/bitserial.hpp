@@ -16,6 +16,7 @@
 //   portable    std::popcount over the rows32x32 / act_planes32 operands
 //   avx2        vpshufb nibble-table popcounts (kernels/x86/bitserial_avx2.hpp)
 //   avx512      vpopcntd (AVX-512 VPOPCNTDQ; kernels/x86/bitserial_avx512.hpp)
+//   neon        CNT byte popcounts, UADALP folds (aarch64; kernels/arm/bitserial_neon.hpp)
 // The kernel is chosen once per call from the rows of bitserial_kernels (kernels/dispatch.hpp);
 // `automatic` takes the best the CPU supports. Packed kernels need scale groups that are whole
 // 32-K steps (per-row, per-tensor, or group % 32 == 0; isa_serves<bitserial_kernels>(isa, view));
@@ -31,6 +32,7 @@
 #include <vector>
 
 #include "bitdial/core/parallel.hpp"
+#include "bitdial/kernels/arm/bitserial_neon.hpp"
 #include "bitdial/kernels/bitserial_operands.hpp"
 #include "bitdial/kernels/gemm.hpp"
 #include "bitdial/kernels/reference/bitserial.hpp"
@@ -77,9 +79,14 @@ inline bitserial_kernel bitserial_kernel_for(kernel_isa isa, bool xnor) noexcept
     k.pick = &x86::detail::bitserial256::pick;
     k.tile_tokens = x86::detail::bitserial256::max_tokens;
   }
-#else
-  (void)isa;
 #endif
+#if BITDIAL_ARM_SIMD
+  if (isa == kernel_isa::neon) {  // NEON window loop; the portable transform and code sums
+    k.pick = &arm::detail::bitserial_pick;
+    k.tile_tokens = arm::detail::bitserial_max_tokens;
+  }
+#endif
+  (void)isa;
   k.full = k.pick(xnor, k.tile_tokens);
   return k;
 }
@@ -209,7 +216,8 @@ inline constexpr kernel_row<plane_view, bitserial_activations> bitserial_rows_ta
      &bitserial_run_packed<kernel_isa::avx2>},
     {kernel_isa::avx512, &x86::bitserial_avx512_available, &bitserial_packed_serves, &bitserial_group_rule,
      &bitserial_run_packed<kernel_isa::avx512>},
-    // ARM rows go here (kernels/arm/).
+    {kernel_isa::neon, &isa_always, &bitserial_packed_serves, &bitserial_group_rule,
+     &bitserial_run_packed<kernel_isa::neon>},
 };
 }  // namespace detail
 

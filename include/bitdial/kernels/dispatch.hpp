@@ -16,7 +16,7 @@
 // ISA and the rule. The same rows answer the public queries isa_serves<Family>(isa, w) and
 // kernel_isas<Family>(), so a caller forcing an ISA asks the rule instead of copying it.
 //
-// Adding an ISA (ARM NEON is next, under kernels/arm/): an enumerator in kernel_isa, a row in
+// Adding an ISA (as neon and dotprod were, under kernels/arm/): an enumerator in kernel_isa, a row in
 // isa_table, and a row in each family table that has a kernel for it. No front door changes.
 #pragma once
 
@@ -43,7 +43,9 @@ enum class kernel_isa : std::uint8_t {
   portable,
   avx2,
   avx512,
-  // New ISAs go here (and in isa_table below), e.g. neon.
+  neon,     // aarch64 AdvSIMD (kernels/arm/)
+  dotprod,  // aarch64 FEAT_DotProd (SDOT)
+  // New ISAs go here (and in isa_table below).
 };
 
 /// One ISA: its name and whether this CPU and this build run its kernels.
@@ -57,16 +59,20 @@ namespace detail {
 inline bool isa_always() noexcept { return true; }
 inline bool isa_avx2_here() noexcept { return BITDIAL_X86_SIMD && cpu().avx2_kernels(); }
 inline bool isa_avx512_here() noexcept { return BITDIAL_X86_SIMD && cpu().avx512_kernels(); }
+inline bool isa_neon_here() noexcept { return BITDIAL_ARM_SIMD && cpu().asimd; }
+inline bool isa_dotprod_here() noexcept { return BITDIAL_ARM_DOTPROD && cpu().asimd && cpu().dotprod; }
 }  // namespace detail
 
 /// Every ISA, worst first. The features each needs are core/cpu.hpp's (avx2_kernels(),
-/// avx512_kernels(): what BITDIAL_TARGET_AVX2 / _AVX512 let the compiler emit).
+/// avx512_kernels(): what BITDIAL_TARGET_AVX2 / _AVX512 let the compiler emit; asimd, and dotprod
+/// for the SDOT kernels where BITDIAL_ARM_DOTPROD compiled them).
 inline constexpr isa_entry isa_table[] = {
     {kernel_isa::reference, "reference", &detail::isa_always},
     {kernel_isa::portable, "portable", &detail::isa_always},
     {kernel_isa::avx2, "avx2", &detail::isa_avx2_here},
     {kernel_isa::avx512, "avx512", &detail::isa_avx512_here},
-    // ARM rows go here: {kernel_isa::neon, "neon", &detail::isa_neon_here},
+    {kernel_isa::neon, "neon", &detail::isa_neon_here},
+    {kernel_isa::dotprod, "dotprod", &detail::isa_dotprod_here},
 };
 
 inline const char* to_string(kernel_isa i) noexcept {

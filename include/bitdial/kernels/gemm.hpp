@@ -6,6 +6,10 @@
 //   portable    subset-sum lookup over the packed planes, plain C++
 //   avx2        the same lookup with vpshufb over regrouped tiles, int16 window sums (kernels/x86)
 //   avx512      the same lookup with vpermb + vpdpbusd over 64-byte tiles (kernels/x86)
+//   neon        the same lookup with LD4 + TBL over de-interleaved tiles (kernels/arm, aarch64)
+//   dotprod     codes unpacked once per row block, then SDOT against every token (kernels/arm);
+//               under `automatic` a call of at most arm::lookup_max_tokens tokens runs the NEON
+//               lookup instead (plane_arm_method), which is cheaper there
 // The kernels and their rules are the rows of plane_gemm_kernels (kernels/dispatch.hpp):
 // `kernel_isa::automatic` takes the best that runs here and serves the view; forcing an ISA the CPU
 // lacks, or one whose rule the view breaks, is an error naming both. The rules, public through
@@ -13,6 +17,7 @@
 //   reference   every view
 //   portable    scale groups of whole 4-K lookups (per row, per tensor, or group % 4 == 0)
 //   avx2/avx512 scale groups of whole 16-K chunks (per row, per tensor, or group % 16 == 0)
+//   neon/dotprod the same
 // Rows are split over threads by whole 32-row blocks, so no two threads touch one tile and the
 // result does not depend on the thread count.
 #pragma once
@@ -27,6 +32,7 @@
 #include "bitdial/kernels/reference/gemm.hpp"
 #include "bitdial/quant/activation.hpp"
 
+#include "bitdial/kernels/arm/plane_neon.hpp"
 #include "bitdial/kernels/x86/plane_avx2.hpp"
 #include "bitdial/kernels/x86/plane_avx512.hpp"
 
@@ -89,6 +95,31 @@ inline void plane_run_avx512(const plane_view& w, const token_batch& x, matrix_v
                  [&](std::size_t a, std::size_t b) { x86::run_plane_gemm_avx512(plan, y, p.bias, a, b); });
 }
 
+/// The method the dotprod row runs: forced, always unpack + SDOT; under `automatic`, the NEON
+/// lookup for calls of at most arm::lookup_max_tokens tokens (per plane tile the unpack costs about
+/// two tokens' lookups, bench/results/arm-cost-2026-12-06.md).
+inline arm::arm_plane_method plane_arm_method(const run_options& o, std::size_t tokens) noexcept {
+  return o.isa == kernel_isa::automatic && tokens <= arm::lookup_max_tokens ? arm::arm_plane_method::lookup
+                                                                            : arm::arm_plane_method::unpack;
+}
+
+inline void plane_run_arm(const plane_view& w, const token_batch& x, matrix_view<float> y, const gemm_params& p,
+                          const run_options& o, arm::arm_plane_method method) {
+  const arm::plane_arm_plan plan = arm::prepare_plane_gemm_arm(w, x, method);
+  for_row_blocks(w.row_begin, p.row_begin, p.row_end, tile32x16::rows_per_block, o,
+                 [&](std::size_t a, std::size_t b) { arm::run_plane_gemm_arm(plan, y, p.bias, a, b); });
+}
+
+inline void plane_run_neon(const plane_view& w, const token_batch& x, matrix_view<float> y, const gemm_params& p,
+                           const run_options& o) {
+  plane_run_arm(w, x, y, p, o, arm::arm_plane_method::lookup);
+}
+
+inline void plane_run_dotprod(const plane_view& w, const token_batch& x, matrix_view<float> y, const gemm_params& p,
+                              const run_options& o) {
+  plane_run_arm(w, x, y, p, o, plane_arm_method(o, x.tokens));
+}
+
 }  // namespace detail
 
 /// The plane GEMM kernels (kernels/dispatch.hpp): bit-plane views × int8 activations.
@@ -109,7 +140,10 @@ inline constexpr kernel_row<plane_view, token_batch> plane_gemm_rows[] = {
      [](const plane_view& w) { return plane_group_rule(w, tile32x16::k_per_tile); }, &plane_run_avx2},
     {kernel_isa::avx512, &x86::plane_avx512_available, &plane_groups_of_16,
      [](const plane_view& w) { return plane_group_rule(w, tile32x16::k_per_tile); }, &plane_run_avx512},
-    // ARM rows go here (kernels/arm/).
+    {kernel_isa::neon, &arm::plane_neon_available, &arm::plane_arm_groups_ok,
+     [](const plane_view& w) { return plane_group_rule(w, tile32x16::k_per_tile); }, &plane_run_neon},
+    {kernel_isa::dotprod, &arm::plane_dotprod_available, &arm::plane_arm_groups_ok,
+     [](const plane_view& w) { return plane_group_rule(w, tile32x16::k_per_tile); }, &plane_run_dotprod},
 };
 }  // namespace detail
 

@@ -1,5 +1,6 @@
 // bitdial/kernels/ternary.hpp — ternary (BitNet b1.58) weights × int8 activations: the packed layout,
-// its pack function, and the GEMV/GEMM front door (reference | portable | avx2 | avx512).
+// its pack function, and the GEMV/GEMM front door (reference | portable | avx2 | avx512 | neon |
+// dotprod).
 //
 // Two routes serve a ternary matrix q ∈ {−1, 0, +1} (bitnet_ternary, twn_ternary, tequila_ternary):
 //   1. planes: {−1, 0, 1} are 2-bit two's-complement codes (11, 00, 01), so pack_ternary_planes(q) is a
@@ -46,6 +47,7 @@
 #include "bitdial/core/parallel.hpp"
 #include "bitdial/format/bit_planes.hpp"
 #include "bitdial/kernels/activations.hpp"
+#include "bitdial/kernels/arm/ternary_neon.hpp"
 #include "bitdial/kernels/gemm.hpp"
 #include "bitdial/kernels/reference/ternary_gemm.hpp"
 #include "bitdial/kernels/x86/ternary_avx2.hpp"
@@ -328,6 +330,46 @@ inline void ternary_avx2(const ternary_plan& p, matrix_view<float> y, const floa
 #endif
 }
 
+/// aarch64 kernel (kernels/arm/ternary_neon.hpp): rows [row_begin, row_end), one row group per pass;
+/// SDOT over tiles of up to 4 tokens (dotprod), or SMULL + SADALP one token at a time (neon).
+template <bool Dotprod>
+void ternary_arm(const ternary_plan& p, matrix_view<float> y, const float* bias, std::size_t row_begin,
+                 std::size_t row_end) {
+#if BITDIAL_ARM_SIMD
+  const ternary_matrix& w = *p.w;
+  constexpr std::size_t RG = ternary_matrix::rows_per_group, TM = arm::detail::ternary_max_tokens;
+  const std::size_t groups = w.groups_per_row(), S = w.slices(), per_group = S / groups, tokens = p.x.tokens;
+  constexpr std::size_t tile = Dotprod ? TM : 1;
+  std::vector<std::int64_t> acc(TM * groups * RG);
+  std::int32_t seg[TM * RG];
+  for (std::size_t rg = row_begin / RG; rg * RG < row_end; ++rg) {
+    for (std::size_t n0 = 0; n0 < tokens; n0 += tile) {
+      const std::size_t T = std::min(tile, tokens - n0);
+      const std::int8_t* xs[TM] = {};
+      for (std::size_t t = 0; t < T; ++t) xs[t] = p.token(n0 + t);
+      std::fill(acc.begin(), acc.end(), 0);
+      for (std::size_t g = 0; g < groups; ++g)
+        for (std::size_t s = g * per_group; s < (g + 1) * per_group; s += arm::detail::ternary_max_slices) {
+          const std::size_t ns = std::min(arm::detail::ternary_max_slices, (g + 1) * per_group - s);
+#if BITDIAL_ARM_DOTPROD
+          if constexpr (Dotprod)
+            arm::detail::pick_ternary_sdot(T)(w.group(rg), xs, s, ns, seg);
+          else
+#endif
+            arm::detail::ternary_smull(w.group(rg), xs[0], s, ns, seg);
+          for (std::size_t t = 0; t < T; ++t)
+            for (std::size_t l = 0; l < RG; ++l) acc[(t * groups + g) * RG + l] += seg[t * RG + l];
+        }
+      for (std::size_t t = 0; t < T; ++t)
+        ternary_finish_group(p, rg, n0 + t, &acc[t * groups * RG], std::max(row_begin, rg * RG),
+                             std::min(row_end, (rg + 1) * RG), y, bias);
+    }
+  }
+#else
+  (void)p, (void)y, (void)bias, (void)row_begin, (void)row_end;
+#endif
+}
+
 }  // namespace detail
 
 namespace detail {
@@ -370,7 +412,10 @@ inline constexpr kernel_row<ternary_matrix, token_batch> ternary_rows_table[] = 
      &ternary_run_packed<&ternary_avx2>},
     {kernel_isa::avx512, &x86::plane_avx512_available, &ternary_simd_groups, &ternary_group_rule,
      &ternary_run_packed<&ternary_avx512>},
-    // ARM rows go here (kernels/arm/).
+    {kernel_isa::neon, &isa_always, &ternary_simd_groups, &ternary_group_rule,
+     &ternary_run_packed<&ternary_arm<false>>},
+    {kernel_isa::dotprod, &isa_always, &ternary_simd_groups, &ternary_group_rule,
+     &ternary_run_packed<&ternary_arm<true>>},
 };
 }  // namespace detail
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bitdial/core/matrix.hpp"
+#include "bitdial/core/rounding.hpp"  // BITDIAL_ROUNDED
 #include "bitdial/kernels/activations.hpp"
 
 namespace bitdial {
@@ -30,8 +31,13 @@ inline float ternary_finish_row(const granularity& gran, const float* scales, st
                                 const std::int64_t* acc, float token_scale, const float* bias) noexcept {
   const std::size_t groups = gran.groups_per_row(cols), glen = cols / groups;
   float sum = 0.0f;
-  for (std::size_t g = 0; g < groups; ++g) sum += scales[gran.index(row, g * glen, cols)] * static_cast<float>(acc[g]);
-  const float y = token_scale * sum;
+  for (std::size_t g = 0; g < groups; ++g) {
+    float term = scales[gran.index(row, g * glen, cols)] * static_cast<float>(acc[g]);
+    BITDIAL_ROUNDED(term);  // no a·b + c contraction (aarch64 contracts by default): same floats everywhere
+    sum += term;
+  }
+  float y = token_scale * sum;
+  BITDIAL_ROUNDED(y);
   return bias ? bias[row] + y : y;
 }
 

@@ -1,0 +1,22 @@
+#include <bitdial/kernels/arm/plane_neon.hpp>
+#include <bitdial/kernels/arm/ternary_neon.hpp>
+namespace bitdial::arm::detail {
+template void lut_segment<4, 0>(const job&, const std::byte*, const std::uint8_t*, std::size_t, std::size_t,
+                                std::int64_t*) noexcept;
+template void sdot_window<2>(const std::int8_t*, std::size_t, const std::int8_t* const*, std::int32_t*) noexcept;
+template void sdot_window<1>(const std::int8_t*, std::size_t, const std::int8_t* const*, std::int32_t*) noexcept;
+template void ternary_sdot<1>(const std::uint8_t*, const std::int8_t* const*, std::size_t, std::size_t,
+                              std::int32_t*) noexcept;
+template void ternary_sdot<4>(const std::uint8_t*, const std::int8_t* const*, std::size_t, std::size_t,
+                              std::int32_t*) noexcept;
+}  // namespace bitdial::arm::detail
+#include <bitdial/kernels/arm/bitserial_neon.hpp>
+namespace bitdial::arm::detail {
+template void bitserial_window<false>(const bitdial::detail::bitserial_job&, const std::uint32_t*,
+                                      const std::uint32_t* const*, std::size_t, std::size_t, std::size_t,
+                                      std::int32_t*) noexcept;
+__attribute__((noinline)) void unpack_wrap(const job& jb, const std::byte* base, std::size_t c0, std::size_t n,
+                                           std::int8_t* out) noexcept {
+  unpack_chunks(jb, base, c0, n, out);
+}
+}  // namespace bitdial::arm::detail
