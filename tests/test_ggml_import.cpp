@@ -302,9 +302,8 @@ TEST_CASE("ggml import: every narrower width and rule serves the documented rule
                 const std::size_t c = blk * info->block + e;
                 const std::int32_t qb = rule_code(ref.q[e], k, b, rule);
                 // Literal value: s·(2^k·q_b + m_k), one rounding (exact real in double), then − min.
-                const double mid = (rule == rounding::floor && rc == reconstruction::midpoint)
-                                       ? (std::ldexp(1.0, k) - 1) / 2
-                                       : 0.0;
+                const double mid =
+                    (rule == rounding::floor && rc == reconstruction::midpoint) ? (std::ldexp(1.0, k) - 1) / 2 : 0.0;
                 const float prod = static_cast<float>(double(ref.d[e]) * (std::ldexp(double(qb), k) + mid));
                 volatile float p = prod;
                 const float want = info->offsets ? p - ref.min[e] : prod;

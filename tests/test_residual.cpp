@@ -155,8 +155,8 @@ TEST_CASE("uniform residual (independent): hand example, RNE and half-away ties"
     // slice 1: s = 0.3125, codes [0, RNE(0.8) = 1, 1, 0]; R = [0, -0.0625, 0, 0];
     // slice 2: s = 0.0625, codes [0, -1, 0, 0] → Ŵ(3) = W.
     const std::vector<float> w{1.0f, -0.75f, 0.3125f, 0.0f};
-    const auto s = uniform_residual({2, 2, 2}, {.scales = residual_scales::independent})
-                       .quantize(const_matrix(w.data(), 1, 4));
+    const auto s =
+        uniform_residual({2, 2, 2}, {.scales = residual_scales::independent}).quantize(const_matrix(w.data(), 1, 4));
     CHECK(s.slice(0).scales[0] == 1.0f);
     CHECK(s.slice(0).codes == std::vector<std::int8_t>{1, -1, 0, 0});
     CHECK(s.slice(1).scales[0] == 0.3125f);
@@ -603,7 +603,8 @@ TEST_CASE("uniform residual (mse_clipped, default): real low-bit slices, non-inc
         for (std::size_t r = 0; r < M; ++r)
           for (std::size_t g0 = 0; g0 < K; g0 += 64) {
             double a = 0, b = 0;
-            for (std::size_t c = g0; c < g0 + 64; ++c) a += prev[r * K + c] * prev[r * K + c], b += cur[r * K + c] * cur[r * K + c];
+            for (std::size_t c = g0; c < g0 + 64; ++c)
+              a += prev[r * K + c] * prev[r * K + c], b += cur[r * K + c] * cur[r * K + c];
             REQUIRE(b <= a * (1 + 1e-6) + 1e-30);
           }
         prev = cur;

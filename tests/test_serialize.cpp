@@ -95,7 +95,7 @@ TEST_CASE("forged headers are rejected by field name", "[serialize][errors]") {
     CHECK_THROWS_WITH(deserialize(f.data(), f.size()), Catch::Contains(what));
   };
   expect(forge(8, std::uint32_t{4}), "version = 4");
-  expect(forge(8, std::uint32_t{2}), "fit count");  // version 2 needs its fit block
+  expect(forge(8, std::uint32_t{2}), "fit count");          // version 2 needs its fit block
   expect(forge(8, std::uint32_t{3}), "version 3 offsets");  // version 3 needs its offset block
   expect(forge(12, std::uint32_t{7}), "kind = 7");
   expect(forge(16, std::uint64_t{1} << 62), "larger than the file");
