@@ -1,6 +1,6 @@
 // bitdial/kernels/minifloat_gemm.hpp — FP4 block formats (MXFP4, NVFP4, BitMoD-FP4) × int8 per-token
 // activations: the kernel layout `fp4_tiles16x8`, its pack functions, and the GEMV/GEMM front door
-// (reference | portable | avx2 | avx512).
+// (reference | portable | avx2 | avx512 | neon | dotprod).
 //
 // The result is defined by kernels/reference/minifloat_gemm.hpp: exact integer block dots of the
 // integer levels ℓ = L·E2M1 (L = 2; BitMoD's extra value L·v_g), then the documented float epilogue
@@ -34,8 +34,9 @@
 //               (MX/NVFP4 only) a 32-byte table of ℓ(c) + 12 (vpshufb, vpmaddubsw without saturation)
 //
 // Bits per weight read by a GEMV: MXFP4 4.25, NVFP4 4.5, BitMoD 4 + 40/G (4.31 at G = 128).
-// The AVX-512 kernel needs blocks that are whole slices (block % 8 == 0: always for MX and NVFP4),
-// at most 4 BitMoD menu entries and blocks ≤ 65 536 K; the AVX2 kernel serves MXFP4 and NVFP4;
+// The AVX-512 and ARM (neon, dotprod) kernels need blocks that are whole slices (block % 8 == 0:
+// always for MX and NVFP4), at most 4 BitMoD menu entries and blocks ≤ 65 536 K; the AVX2 kernel
+// serves MXFP4 and NVFP4;
 // anything else runs on the portable kernel (the rows of fp4_kernels; isa_serves<fp4_kernels>(isa, w)
 // answers which ISA serves a matrix).
 #pragma once
@@ -53,6 +54,7 @@
 #include "bitdial/core/matrix.hpp"
 #include "bitdial/core/parallel.hpp"
 #include "bitdial/kernels/activations.hpp"
+#include "bitdial/kernels/arm/minifloat_neon.hpp"
 #include "bitdial/kernels/gemm.hpp"
 #include "bitdial/kernels/reference/minifloat_gemm.hpp"
 #include "bitdial/kernels/x86/minifloat_avx2.hpp"
@@ -408,6 +410,54 @@ inline void fp4_avx2(const fp4_plan& p, matrix_view<float> y, const float* bias,
 #endif
 }
 
+/// The aarch64 kernels (kernels/arm/minifloat_neon.hpp): rows [row_begin, row_end), one row group
+/// at a time; SDOT against tiles of up to 4 tokens sharing the level lookups (Dot), or SMULL one
+/// token at a time.
+template <bool Dot>
+void fp4_arm(const fp4_plan& p, matrix_view<float> y, const float* bias, std::size_t row_begin, std::size_t row_end) {
+#if BITDIAL_ARM_SIMD
+  const fp4_matrix& w = *p.w;
+  constexpr std::size_t RG = fp4_matrix::rows_per_group, TM = arm::detail::fp4_max_tokens;
+  const x86::detail::fp4_job job = w.job();
+  const int F = static_cast<int>(w.format());
+  const std::size_t tokens = p.x.tokens, per_group = job.blocks * RG;
+  float S[TM * RG];
+  for (std::size_t rg = row_begin / RG; rg <= (row_end - 1) / RG; ++rg) {
+    arm::detail::fp4_group g;
+    g.codes = job.codes + rg * job.group_stride;
+    if (job.scale_bytes != nullptr && w.format() != fp4_format::bitmod)
+      g.scale_bytes = job.scale_bytes + rg * per_group;
+    if (w.format() == fp4_format::bitmod) {
+      g.scale_floats = job.scale_floats + rg * per_group;
+      g.menu = job.menu + rg * per_group;
+    }
+    g.blocks = job.blocks;
+    g.slices_per_block = job.slices_per_block;
+    g.table = job.table;
+    const std::size_t r_lo = std::max(row_begin, rg * RG), r_hi = std::min(row_end, (rg + 1) * RG);
+    for (std::size_t n0 = 0; n0 < tokens;) {
+      std::size_t T = 1;
+      if constexpr (Dot) {
+#if BITDIAL_ARM_DOTPROD
+        T = std::min(TM, tokens - n0);
+        const std::int8_t* xs[TM] = {};
+        for (std::size_t j = 0; j < T; ++j) xs[j] = p.token(n0 + j);
+        arm::detail::pick_fp4_sdot(F, T)(g, xs, S);
+#endif
+      } else {
+        arm::detail::pick_fp4_smull(F)(g, p.token(n0), S);
+      }
+      for (std::size_t j = 0; j < T; ++j)
+        for (std::size_t r = r_lo; r < r_hi; ++r)
+          y(n0 + j, r) = mf_finish(S[j * RG + (r - rg * RG)], w.kappa(), p.x.scales[n0 + j], bias, r);
+      n0 += T;
+    }
+  }
+#else
+  (void)p, (void)y, (void)bias, (void)row_begin, (void)row_end;
+#endif
+}
+
 }  // namespace detail
 
 namespace detail {
@@ -427,11 +477,13 @@ void fp4_run_packed(const fp4_matrix& w, const token_batch& x, matrix_view<float
                  [&](std::size_t a, std::size_t b) { Rows(plan, y, p.bias, a, b); });
 }
 
-inline bool fp4_avx512_serves(const fp4_matrix& w) noexcept { return w.simd_ready(); }
+/// The AVX-512 and ARM kernels: blocks of whole slices (≤ max_simd_block K), at most 4 menu entries.
+inline bool fp4_slices_serve(const fp4_matrix& w) noexcept { return w.simd_ready(); }
 inline bool fp4_avx2_serves(const fp4_matrix& w) noexcept { return w.avx2_ready(); }
-inline std::string fp4_avx512_rule(const fp4_matrix& w) {
+inline std::string fp4_slices_rule(const fp4_matrix& w) {
   return "block " + std::to_string(w.block()) + " with " + std::to_string(w.menu_size()) +
-         " menu entries is not served by the avx512 kernel";
+         " menu entries: this kernel needs blocks of whole 8-K slices (at most " +
+         std::to_string(fp4_matrix::max_simd_block) + " K) and at most 4 menu entries";
 }
 inline std::string fp4_avx2_rule(const fp4_matrix& w) {
   return std::string("format ") + to_string(w.format()) + " is not served by the avx2 kernel";
@@ -453,9 +505,10 @@ inline constexpr kernel_row<fp4_matrix, token_batch> fp4_rows_table[] = {
     {kernel_isa::reference, &isa_always, &always_serves, &no_rule, &fp4_run_reference},
     {kernel_isa::portable, &isa_always, &always_serves, &no_rule, &fp4_run_packed<&fp4_portable>},
     {kernel_isa::avx2, &x86::plane_avx2_available, &fp4_avx2_serves, &fp4_avx2_rule, &fp4_run_packed<&fp4_avx2>},
-    {kernel_isa::avx512, &x86::plane_avx512_available, &fp4_avx512_serves, &fp4_avx512_rule,
+    {kernel_isa::avx512, &x86::plane_avx512_available, &fp4_slices_serve, &fp4_slices_rule,
      &fp4_run_packed<&fp4_avx512>},
-    // ARM rows go here (kernels/arm/).
+    {kernel_isa::neon, &isa_always, &fp4_slices_serve, &fp4_slices_rule, &fp4_run_packed<&fp4_arm<false>>},
+    {kernel_isa::dotprod, &isa_always, &fp4_slices_serve, &fp4_slices_rule, &fp4_run_packed<&fp4_arm<true>>},
 };
 }  // namespace detail
 

@@ -42,6 +42,7 @@
 
 #include "bitdial/core/error.hpp"
 #include "bitdial/core/matrix.hpp"
+#include "bitdial/core/rounding.hpp"
 #include "bitdial/kernels/activations.hpp"
 #include "bitdial/quant/bitmod.hpp"
 #include "bitdial/quant/minifloat.hpp"
@@ -87,9 +88,13 @@ inline std::int32_t bitmod_level_multiplier(std::span<const float> menu) noexcep
   return 0;
 }
 
-/// fl(a·b): the exact double product rounded once to float (no FMA contraction possible).
+/// fl(a·b): the exact double product rounded once to float. Compilers may turn this into one float
+/// multiply (the same value), and then contract it with a following add into an FMA (aarch64 GCC
+/// does, by default): BITDIAL_ROUNDED keeps the product a rounded float wherever it is used.
 inline float mf_mul(float a, float b) noexcept {
-  return static_cast<float>(static_cast<double>(a) * static_cast<double>(b));
+  float p = static_cast<float>(static_cast<double>(a) * static_cast<double>(b));
+  BITDIAL_ROUNDED(p);
+  return p;
 }
 
 /// The row epilogue after the ordered block sum S: y = fl(sx · fl(S · κ)), then bias_r + y.

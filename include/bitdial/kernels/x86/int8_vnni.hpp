@@ -1,14 +1,7 @@
-// bitdial/kernels/x86/int8_vnni.hpp — the plain int8 × int8 VNNI GEMV/GEMM baseline ("int8_dot"):
-// dense int8 weights with one scale per row, the yardstick the 8-bit plane view must match.
-//
-//   y(n, r) = sx(n) · (s_r · float(Σ_c w(r, c) · xq(n, c)))   (+ bias_r)
-//
-// Layout `int8_matrix` (its own packing, the same byte order the plane kernel's unpack step
-// produces, so one vpdpbusd micro-kernel serves both):
-//   [row block of 32][K chunk of 16][half 0..1][K-group 0..3][16 rows × 4 bytes]
-// dword r of (half h, group g) holds w(32·blk + 16·h + r, 16·chunk + 4g + 0..3) + 128 as u8
-// (vpdpbusd multiplies u8 by s8, so weights are stored biased and the sum corrected by
-// −128 · Σ_c xq(n, c)). Rows are zero-padded to 32 and K to 16; padded activations are zero.
+// bitdial/kernels/x86/int8_vnni.hpp — the plain int8 × int8 VNNI GEMV/GEMM baseline ("int8_dot") over
+// the int8_matrix layout (kernels/int8_matrix.hpp: biased u8 weights, so vpdpbusd multiplies them
+// by the s8 activations directly and the sum is corrected by −128 · Σ_c xq(n, c)). Padded
+// activations are zero.
 // Exactness: int32 lanes, flushed to int64 at least every 4096 chunks (4096 · 4 · 4 · 255 · 128
 // < 2^31, see plane_avx512.hpp).
 #pragma once
@@ -22,68 +15,13 @@
 #include "bitdial/core/error.hpp"
 #include "bitdial/core/matrix.hpp"
 #include "bitdial/kernels/activations.hpp"
+#include "bitdial/kernels/int8_matrix.hpp"
 #include "bitdial/kernels/x86/plane_avx512.hpp"
 
 namespace bitdial::x86 {
 
-class int8_matrix {
- public:
-  static constexpr std::size_t rows_per_block = 32, k_per_chunk = 16, chunk_bytes = 512;
-
-  /// Packs a rows × cols int8 matrix (row stride `stride`) with one scale per row.
-  static int8_matrix pack(const std::int8_t* w, std::size_t rows, std::size_t cols, std::size_t stride,
-                          const float* row_scales) {
-    constexpr const char* where = "x86::int8_matrix::pack";
-    BITDIAL_REQUIRE(rows > 0 && cols > 0, where, ": shape = ", rows, "x", cols, ": must not be empty");
-    BITDIAL_REQUIRE(w != nullptr && row_scales != nullptr, where, ": null weights or scales");
-    BITDIAL_REQUIRE(stride >= cols, where, ": stride = ", stride, ": less than cols = ", cols);
-    int8_matrix m;
-    m.rows_ = rows;
-    m.cols_ = cols;
-    m.k_tiles_ = (cols + k_per_chunk - 1) / k_per_chunk;
-    m.blocks_ = (rows + rows_per_block - 1) / rows_per_block;
-    m.scales_.assign(row_scales, row_scales + rows);
-    m.data_ = aligned_buffer(bitdial::detail::checked_mul(m.blocks_ * m.k_tiles_, chunk_bytes, where, "packed bytes"));
-    auto* out = reinterpret_cast<std::uint8_t*>(m.data_.data());
-    std::memset(out, 0x80, m.data_.size());  // biased zero
-    for (std::size_t r = 0; r < rows; ++r) {
-      const std::size_t blk = r / rows_per_block, rr = r % rows_per_block, h = rr / 16, lane = rr % 16;
-      for (std::size_t c = 0; c < cols; ++c) {
-        const std::size_t t = c / k_per_chunk, g = (c % k_per_chunk) / 4, e = c % 4;
-        out[(blk * m.k_tiles_ + t) * chunk_bytes + (4 * h + g) * 64 + 4 * lane + e] =
-            static_cast<std::uint8_t>(static_cast<int>(w[r * stride + c]) + 128);
-      }
-    }
-    return m;
-  }
-
-  /// The float epilogue (the test states it once, here).
-  static float finish(std::int64_t acc, float row_scale, float token_scale) noexcept {
-    return token_scale * (row_scale * static_cast<float>(acc));
-  }
-
-  std::size_t rows() const noexcept { return rows_; }
-  std::size_t cols() const noexcept { return cols_; }
-  /// Weight (r, c) read back from the packed bytes (what reference kernels multiply).
-  std::int8_t code(std::size_t r, std::size_t c) const noexcept {
-    const std::size_t blk = r / rows_per_block, rr = r % rows_per_block, h = rr / 16, lane = rr % 16;
-    const std::size_t t = c / k_per_chunk, g = (c % k_per_chunk) / 4, e = c % 4;
-    const auto* in = reinterpret_cast<const std::uint8_t*>(data_.data());
-    return static_cast<std::int8_t>(int(in[(blk * k_tiles_ + t) * chunk_bytes + (4 * h + g) * 64 + 4 * lane + e]) -
-                                    128);
-  }
-  std::size_t k_tiles() const noexcept { return k_tiles_; }
-  std::size_t bytes() const noexcept { return data_.size(); }
-  const float* scales() const noexcept { return scales_.data(); }
-  const std::uint8_t* block(std::size_t blk) const noexcept {
-    return reinterpret_cast<const std::uint8_t*>(data_.data()) + blk * k_tiles_ * chunk_bytes;
-  }
-
- private:
-  std::size_t rows_ = 0, cols_ = 0, k_tiles_ = 0, blocks_ = 0;
-  std::vector<float> scales_;
-  aligned_buffer data_;
-};
+/// The layout lives in kernels/int8_matrix.hpp (shared with the aarch64 kernels); this name stays.
+using int8_matrix = bitdial::int8_matrix;
 
 /// Zero-padded activations and Σx per token, built once per call and shared by threads.
 struct int8_gemm_plan {
@@ -144,8 +82,7 @@ inline void run_int8_gemm(const int8_gemm_plan& p, matrix_view<float> y, std::si
       for (std::size_t j = 0; j < T; ++j)
         for (std::size_t r = r_lo; r < r_hi; ++r) {
           const std::int64_t a = acc[j * RB + (r - blk * RB)] - 128 * p.sumx[n0 + j];
-          const float v = int8_matrix::finish(a, w.scales()[r], p.x.scales[n0 + j]);
-          y(n0 + j, r) = bias ? bias[r] + v : v;
+          y(n0 + j, r) = int8_matrix::output(a, w.scales()[r], p.x.scales[n0 + j], bias, r);
         }
     }
   }
