@@ -4,7 +4,7 @@
 // WHAT THE ORACLE COMPUTES. For every front door — plane gemm / gemv (kernels/gemm.hpp), residual
 // slices gemm_slices and BitStack gemv_bitstack (kernels/slices.hpp), bit-serial W×A
 // (kernels/bitserial.hpp), ternary × int8 (kernels/ternary.hpp), FP4 MXFP4 / NVFP4 / BitMoD × int8
-// (kernels/minifloat_gemm.hpp) and the int8 × int8 VNNI baseline (kernels/x86/int8_vnni.hpp) —
+// (kernels/minifloat_gemm.hpp) and the int8 × int8 baseline (kernels/int8_gemm.hpp) —
 //     y(n, r) = bias[r] + Σ_c ŵ(r, c) · x̂(n, c)                                    in double,
 // with ŵ taken from PUBLIC dequantized values only (plane_view::dequantize, a quantizer's scale·code,
 // E2M1 value × block scale, BitStack's u·sign, …) and x̂ = scale·(code − zero point) of activations this
@@ -45,7 +45,7 @@
 //   Ternary (same epilogue shape, exact scale·code weights): (1 + 2^-8)·u·((G + 3)·A_g + |bias|) + slack.
 //   FP4 (reference/minifloat_gemm.hpp): p_b = fl(σ_b·fl(dot_b)) (2), ordered block sum (B − 1),
 //     fl(S·κ) (1), fl(sx·…) (1), bias (1): (1 + 2^-8)·u·((B + 4)·A_b + |bias|) + slack, weights exact.
-//   int8 VNNI: fl(sx·fl(s_r·fl(acc))) + bias: G = 1 in the plane formula, weights exact.
+//   int8 × int8: fl(sx·fl(s_r·fl(acc))) + bias: G = 1 in the plane formula, weights exact.
 //   Slices (gemm_slices, J = the token's slice count): each slice is a plane epilogue without bias
 //     (G + 2 roundings on its A_j), slice 0 adds the bias (u·(|bias| + A_0)), then J − 1 float
 //     additions, each ≤ u·(|bias| + Σ_j A_j); weights σ_j·code_j exact:
@@ -60,7 +60,7 @@
 #include <bitdial/kernels/minifloat_gemm.hpp>
 #include <bitdial/kernels/slices.hpp>
 #include <bitdial/kernels/ternary.hpp>
-#include <bitdial/kernels/x86/int8_vnni.hpp>
+#include <bitdial/kernels/int8_gemm.hpp>
 #include <bitdial/quant/activation.hpp>
 #include <bitdial/quant/bitmod.hpp>
 #include <bitdial/quant/double_rounding.hpp>
@@ -1100,9 +1100,10 @@ TEST_CASE("oracle: FP4 MXFP4, NVFP4 and BitMoD x int8", "[oracle]") {
         }
       run_on_isas(
           fp4_isas(),
-          [&](kernel_isa isa) {
-            return isa == kernel_isa::avx512 ? x86::plane_avx512_available() && c.packed.simd_ready()
-                   : isa == kernel_isa::avx2 ? x86::plane_avx2_available() && c.packed.avx2_ready()
+          [&](kernel_isa isa) {  // the rule restated: whole 8-K slice blocks, ≤ 4 menu entries; AVX2 MX/NVFP4
+            const bool slices = c.block % 8 == 0 && c.block <= 65536 && c.packed.menu_size() <= 4;
+            return isa == kernel_isa::avx512 || isa == kernel_isa::neon || isa == kernel_isa::dotprod ? slices
+                   : isa == kernel_isa::avx2 ? c.packed.format() != fp4_format::bitmod
                                              : true;
           },
           [&](kernel_isa isa, std::size_t threads, std::vector<float>& y) {
@@ -1114,10 +1115,8 @@ TEST_CASE("oracle: FP4 MXFP4, NVFP4 and BitMoD x int8", "[oracle]") {
   t.require_every_isa_ran(fp4_isas(), "fp4");
 }
 
-// The only int8 × int8 front door (x86::int8_gemm) is AVX-512 VNNI: gated (tests/isa_gate.hpp), so
-// on a CPU without it CTest reports this case skipped, never passed.
-TEST_CASE("oracle: int8 x int8 VNNI baseline", "[oracle][requires_avx512]") {
-  BITDIAL_REQUIRE_ISA("avx512");
+// The int8 × int8 front door on every ISA with a kernel here (reference, avx512, neon, dotprod).
+TEST_CASE("oracle: int8 x int8 baseline", "[oracle]") {
   BITDIAL_LOG_SEED();
   tally t;
   std::uint64_t salt = 1100;
@@ -1130,7 +1129,7 @@ TEST_CASE("oracle: int8 x int8 VNNI baseline", "[oracle][requires_avx512]") {
     for (auto& v : w) v = static_cast<std::int8_t>(code(rng));
     std::vector<float> s(M);
     for (auto& v : s) v = scale(rng);
-    const x86::int8_matrix wm = x86::int8_matrix::pack(w.data(), M, K, K, s.data());
+    const int8_matrix wm = int8_matrix::pack(w.data(), M, K, K, s.data());
     const std::vector<float> bias = make_bias(M, ++salt);
     for (std::size_t N : {std::size_t{1}, std::size_t{3}, std::size_t{17}}) {
       const activations x = int8_tokens(N, K, ++salt);
@@ -1150,21 +1149,12 @@ TEST_CASE("oracle: int8 x int8 VNNI baseline", "[oracle][requires_avx512]") {
               second_order * unit * (4.0 * std::fabs(y) + std::fabs(b)) + oracle_slack(K, a_elems);
         }
       run_on_isas(
-          {kernel_isa::avx512}, [](kernel_isa) { return true; },
-          [&](kernel_isa, std::size_t threads, std::vector<float>& y) {
-            const matrix_view<float> yv(y.data(), N, M);
-            const x86::int8_gemm_plan plan = x86::prepare_int8_gemm(wm, x.batch());
-            if (threads == 1) {
-              x86::run_int8_gemm(plan, yv, 0, M, bp);
-              return;
-            }
-            const std::size_t half = std::min<std::size_t>(M, 32);  // disjoint row ranges on two threads
-            std::thread other([&] { x86::run_int8_gemm(plan, yv, 0, half, bp); });
-            if (half < M) x86::run_int8_gemm(plan, yv, half, M, bp);
-            other.join();
+          kernel_isas<int8_kernels>(), [](kernel_isa) { return true; },
+          [&](kernel_isa isa, std::size_t threads, std::vector<float>& y) {
+            gemm(wm, x.batch(), matrix_view<float>(y.data(), N, M), {bp}, run_options{isa, nullptr, threads});
           },
           o, 0, M, "int8 " + std::to_string(M) + "x" + std::to_string(K) + ", tokens = " + std::to_string(N), t);
     }
   }
-  t.require_every_isa_ran({kernel_isa::avx512}, "int8");
+  t.require_every_isa_ran(kernel_isas<int8_kernels>(), "int8");
 }
