@@ -353,7 +353,8 @@ inline imported_master decode_ggml_master(ggml_type t, const std::uint8_t* data,
                                info->offsets ? offsets.data() + b * per_block : nullptr});
   for (std::size_t i = 0; i < scales.size(); ++i) {
     BITDIAL_REQUIRE(std::isfinite(scales[i]), where, ": ", name, ": block ", i / per_block, " (row ",
-                    i / per_block / (cols / info->block), "): scale = ", scales[i], ": not finite");
+                    i / per_block / (cols / info->block), "): scale = ", scales[i],
+                    ": not finite (a master scale must be finite)");
     if (!offsets.empty())
       BITDIAL_REQUIRE(std::isfinite(offsets[i]), where, ": ", name, ": block ", i / per_block, " (row ",
                       i / per_block / (cols / info->block), "): min = ", -offsets[i], ": not finite");
