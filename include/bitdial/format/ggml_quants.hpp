@@ -192,7 +192,8 @@ inline float fp16_at(const std::uint8_t* p) noexcept {
 }
 
 /// One decoded block: `codes` (block elements, the master's code as a byte: two's complement for
-/// signed masters), `scales` and `offsets` (block / group each; offsets only for types with mins).
+/// signed masters), `scales` and `offsets` (block / group each). `offsets` is null for "no offsets":
+/// the types without mins never write it, and the types with mins then skip their mins.
 struct ggml_block_out {
   std::uint8_t* codes;
   float* scales;
@@ -203,7 +204,7 @@ inline void decode_legacy(ggml_type t, const std::uint8_t* b, ggml_block_out o) 
   const bool has_m = t == ggml_type::q4_1 || t == ggml_type::q5_1;
   const bool five = t == ggml_type::q5_0 || t == ggml_type::q5_1;
   o.scales[0] = fp16_at(b);
-  if (has_m) o.offsets[0] = fp16_at(b + 2);
+  if (has_m && o.offsets != nullptr) o.offsets[0] = fp16_at(b + 2);
   const std::uint8_t* p = b + (has_m ? 4 : 2);
   std::uint32_t qh = 0;
   if (five) {
@@ -224,7 +225,7 @@ inline void decode_q2_k(const std::uint8_t* b, ggml_block_out o) noexcept {
   const float d = fp16_at(b + 80), dmin = fp16_at(b + 82);
   for (int i = 0; i < 16; ++i) {
     o.scales[i] = d * static_cast<float>(sc[i] & 0xF);
-    o.offsets[i] = -(dmin * static_cast<float>(sc[i] >> 4));
+    if (o.offsets != nullptr) o.offsets[i] = -(dmin * static_cast<float>(sc[i] >> 4));
   }
   for (int e = 0; e < 256; ++e) {
     const int h = e / 128, p = (e % 128) / 32, l = e % 32;
@@ -270,7 +271,7 @@ inline void decode_q45_k(bool five, const std::uint8_t* b, ggml_block_out o) noe
     int sc = 0, mn = 0;
     k4_scale_min(s, j, sc, mn);
     o.scales[j] = d * static_cast<float>(sc);
-    o.offsets[j] = -(dmin * static_cast<float>(mn));
+    if (o.offsets != nullptr) o.offsets[j] = -(dmin * static_cast<float>(mn));
   }
   for (int e = 0; e < 256; ++e) {
     const int c = e / 64, hi = (e % 64) / 32, l = e % 32;
@@ -346,14 +347,14 @@ inline imported_master decode_ggml_master(ggml_type t, const std::uint8_t* data,
   const std::size_t per_block = info->block / info->group;  // scale groups per block
   std::vector<std::uint8_t> codes(rows * cols);
   std::vector<float> scales(blocks * per_block), offsets(info->offsets ? blocks * per_block : 0);
-  float dummy[16];
   for (std::size_t b = 0; b < blocks; ++b)
     detail::decode_ggml_block(t, data + b * info->bytes,
                               {codes.data() + b * info->block, scales.data() + b * per_block,
-                               info->offsets ? offsets.data() + b * per_block : dummy});
+                               info->offsets ? offsets.data() + b * per_block : nullptr});
   for (std::size_t i = 0; i < scales.size(); ++i) {
     BITDIAL_REQUIRE(std::isfinite(scales[i]), where, ": ", name, ": block ", i / per_block, " (row ",
-                    i / per_block / (cols / info->block), "): scale = ", scales[i], ": not finite");
+                    i / per_block / (cols / info->block), "): scale = ", scales[i],
+                    ": not finite (a master scale must be finite)");
     if (!offsets.empty())
       BITDIAL_REQUIRE(std::isfinite(offsets[i]), where, ": ", name, ": block ", i / per_block, " (row ",
                       i / per_block / (cols / info->block), "): min = ", -offsets[i], ": not finite");

@@ -24,9 +24,10 @@
 // master's full-width value is exactly ggml's dequantized value; load_matrix returns those values.
 // Other types (IQ*, TQ*, Q8_1, Q8_K, integer element types) are listed and refused, naming why.
 //
-// import_q8_0 (kept) returns a Q8_0 tensor as quantized_matrix<int8_t>: bits 8, per_group(32),
-// scales = float(d), codes = q; ggml's quantize_row_q8_0 writes d = amax/127 rounded to fp16 and
-// q = round-half-away(x / d) in [-127, 127]; the reader accepts every int8 (−128 too) and any finite d.
+// import_q8_0 (kept; a thin wrapper over import_master) returns a Q8_0 tensor as
+// quantized_matrix<int8_t>: bits 8, per_group(32), scales = float(d), codes = q; ggml's
+// quantize_row_q8_0 writes d = amax/127 rounded to fp16 and q = round-half-away(x / d) in
+// [-127, 127]; the reader accepts every int8 (−128 too) and any finite d.
 //
 // Bounds: every read goes through a cursor that checks the file length first; counts and lengths
 // are compared with the bytes left before anything is allocated from them (a count of n items of
@@ -347,32 +348,14 @@ class gguf_file {
                               static_cast<std::size_t>(t.cols()), "tensor '" + t.name + "'");
   }
 
-  /// A 2-D Q8_0 tensor as an INT8 master: bits 8, per_group(32), scales = float(d), codes = q.
+  /// A 2-D Q8_0 tensor as an INT8 master: bits 8, per_group(32), scales = float(d), codes = q
+  /// (import_master's signed master, decoded by decode_ggml_master).
   quantized_matrix<std::int8_t> import_q8_0(std::string_view name) const {
     constexpr const char* where = "gguf_file::import_q8_0";
     const gguf_tensor& t = find(name);
     BITDIAL_REQUIRE(t.type == ggml_type::q8_0, where, ": tensor '", t.name, "': type = ", to_string(t.type), " (",
                     static_cast<std::uint32_t>(t.type), "): only Q8_0 (8) imports as an INT8 master");
-    check_matrix(t, where);
-    quantized_matrix<std::int8_t> m;
-    m.rows = static_cast<std::size_t>(t.rows());
-    m.cols = static_cast<std::size_t>(t.cols());
-    m.bits = 8;
-    m.gran = granularity::per_group(q8_0_block);
-    const std::size_t blocks = m.rows * (m.cols / q8_0_block);
-    const auto raw = read_blocks(t, where);
-    m.scales.resize(blocks);
-    m.codes.resize(m.rows * m.cols);
-    for (std::size_t b = 0; b < blocks; ++b) {
-      const std::uint8_t* blk = raw.data() + b * q8_0_block_bytes;
-      const auto d = static_cast<std::uint16_t>(blk[0] | (blk[1] << 8));
-      const float s = half_to_float(d);
-      BITDIAL_REQUIRE(std::isfinite(s), where, ": tensor '", t.name, "': block ", b, " (row ",
-                      b / (m.cols / q8_0_block), "): d = ", s, ": a master scale must be finite");
-      m.scales[b] = s;
-      std::memcpy(m.codes.data() + b * q8_0_block, blk + 2, q8_0_block);
-    }
-    return m;
+    return std::get<quantized_matrix<std::int8_t>>(import_master(name).m);
   }
 
  private:

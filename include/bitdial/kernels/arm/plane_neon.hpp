@@ -56,6 +56,7 @@
 #include "bitdial/kernels/activations.hpp"
 #include "bitdial/kernels/arm/target.hpp"
 #include "bitdial/kernels/epilogue.hpp"
+#include "bitdial/kernels/plane_checks.hpp"
 #include "bitdial/select/plane_view.hpp"
 
 namespace bitdial::arm {
@@ -68,11 +69,7 @@ inline bool plane_dotprod_available() noexcept {
 }
 
 /// Whether the ARM plane kernels serve this view: scale groups must be whole 16-K chunks.
-inline bool plane_arm_groups_ok(const plane_view& w) noexcept {
-  if (w.stack == nullptr) return false;
-  if (w.stack->gran().k != granularity::kind::per_group) return true;
-  return w.stack->gran().group % tile32x16::k_per_tile == 0;
-}
+inline bool plane_arm_groups_ok(const plane_view& w) noexcept { return bitdial::detail::plane_groups_served(w); }
 
 /// How the ARM plane kernel multiplies: subset-sum lookup (NEON) or unpack + SDOT (dotprod).
 enum class arm_plane_method : std::uint8_t { lookup, unpack };
@@ -406,20 +403,8 @@ inline plane_arm_plan prepare_plane_gemm_arm(const plane_view& w, const token_ba
   BITDIAL_REQUIRE(method == arm_plane_method::lookup ? plane_neon_available() : plane_dotprod_available(), where,
                   ": method = ", method == arm_plane_method::lookup ? "lookup (NEON)" : "unpack (dotprod)",
                   ": this CPU or build cannot run it");
-  BITDIAL_REQUIRE(w.stack != nullptr, where, ": weights: empty view");
+  bitdial::detail::check_plane_operands(w, x, where);
   const bit_plane_stack& s = *w.stack;
-  BITDIAL_REQUIRE(w.bits >= 1 && w.bits <= s.master_bits(), where, ": bits = ", w.bits, ": must be in 1..",
-                  s.master_bits());
-  BITDIAL_REQUIRE(w.rule == rounding::floor || s.is_signed(), where, ": rule = ", to_string(w.rule),
-                  ": double rounding needs a signed master");
-  BITDIAL_REQUIRE(w.row_begin < w.row_end && w.row_end <= s.rows(), where, ": view rows = [", w.row_begin, ", ",
-                  w.row_end, "): outside the stack");
-  BITDIAL_REQUIRE(plane_arm_groups_ok(w), where, ": group = ", s.gran().group,
-                  ": scale groups must be multiples of 16 for this kernel");
-  BITDIAL_REQUIRE(x.tokens > 0, where, ": activations.tokens = 0: nothing to multiply");
-  BITDIAL_REQUIRE(x.codes != nullptr && x.scales != nullptr, where, ": activations: null codes or scales");
-  BITDIAL_REQUIRE(x.cols == w.cols(), where, ": activations.cols = ", x.cols, ": must equal the weight K = ", w.cols());
-  BITDIAL_REQUIRE(x.stride >= x.cols, where, ": activations.stride = ", x.stride, ": less than cols = ", x.cols);
 
   plane_arm_plan p;
   p.w_ = w;

@@ -1,0 +1,38 @@
+// bitdial/kernels/plane_checks.hpp — the operand checks every SIMD plane kernel (x86 AVX2 / AVX-512,
+// aarch64 NEON / dotprod) makes when a call is prepared outside the front door
+// (x86::prepare_plane_gemm_*, arm::prepare_plane_gemm_arm): one list, one wording.
+#pragma once
+
+#include "bitdial/core/error.hpp"
+#include "bitdial/kernels/activations.hpp"
+#include "bitdial/select/plane_view.hpp"
+
+namespace bitdial::detail {
+
+/// Whether the SIMD plane kernels serve the view's scale groups: whole 16-K chunks.
+inline bool plane_groups_served(const plane_view& w) noexcept {
+  if (w.stack == nullptr) return false;
+  if (w.stack->gran().k != granularity::kind::per_group) return true;
+  return w.stack->gran().group % tile32x16::k_per_tile == 0;
+}
+
+/// Throws naming `where` and the operand unless the view is valid, its groups are served, and the
+/// activations match it.
+inline void check_plane_operands(const plane_view& w, const token_batch& x, const char* where) {
+  BITDIAL_REQUIRE(w.stack != nullptr, where, ": weights: empty view");
+  const bit_plane_stack& s = *w.stack;
+  BITDIAL_REQUIRE(w.bits >= 1 && w.bits <= s.master_bits(), where, ": bits = ", w.bits, ": must be in 1..",
+                  s.master_bits());
+  BITDIAL_REQUIRE(w.rule == rounding::floor || s.is_signed(), where, ": rule = ", to_string(w.rule),
+                  ": double rounding needs a signed master");
+  BITDIAL_REQUIRE(w.row_begin < w.row_end && w.row_end <= s.rows(), where, ": view rows = [", w.row_begin, ", ",
+                  w.row_end, "): outside the stack");
+  BITDIAL_REQUIRE(plane_groups_served(w), where, ": group = ", s.gran().group,
+                  ": scale groups must be multiples of 16 for this kernel");
+  BITDIAL_REQUIRE(x.tokens > 0, where, ": activations.tokens = 0: nothing to multiply");
+  BITDIAL_REQUIRE(x.codes != nullptr && x.scales != nullptr, where, ": activations: null codes or scales");
+  BITDIAL_REQUIRE(x.cols == w.cols(), where, ": activations.cols = ", x.cols, ": must equal the weight K = ", w.cols());
+  BITDIAL_REQUIRE(x.stride >= x.cols, where, ": activations.stride = ", x.stride, ": less than cols = ", x.cols);
+}
+
+}  // namespace bitdial::detail
