@@ -23,8 +23,17 @@ loops=(
   "arm-ternary-sdot-1tok|arm|ternary_sdot<1>|sdot|256|1"
   "arm-ternary-sdot-4tok|arm|ternary_sdot<4>|sdot|256|1"
   "arm-bitserial-cnt|arm|bitserial_window<false>|cnt|1024|1"
+  "arm-fp4-mx-sdot-1tok|arm|fp4_sdot<0, 1>|sdot|128|1"
+  "arm-fp4-mx-sdot-4tok|arm|fp4_sdot<0, 4>|sdot|128|1"
+  "arm-fp4-bitmod-sdot-1tok|arm|fp4_sdot<2, 1>|sdot|128|1"
+  "arm-fp4-mx-smull-1tok|arm|fp4_smull<0>|smull|128|1"
+  "arm-int8-sdot-1tok|arm|int8_sdot<1>|sdot|512|1"
+  "arm-int8-sdot-2tok|arm|int8_sdot<2>|sdot|512|1"
+  "arm-int8-smull-1tok|arm|int8_smull_wrap|smull|512|1"
   "x86-avx2-lookup|x86|avx2::lut_segment<4, 0>|vpshufb|512|1"
   "x86-avx512-lookup|x86|lut_segment<4, 0, false, 1>|vpermb|512|4"
+  "x86-avx512-fp4-mx-1tok|x86|fp4_rows<0, 1, 1>|vpdpbusd|128|1"
+  "x86-avx512-int8-1tok|x86|vnni_tokens<1>|vpdpbusd|512|1"
 )
 arm_cpus=(neoverse-n1 neoverse-v1 apple-m1 cortex-a55)
 x86_cpus=(skylake znver3 icelake-server)

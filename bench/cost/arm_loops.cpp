@@ -20,3 +20,19 @@ __attribute__((noinline)) void unpack_wrap(const job& jb, const std::byte* base,
   unpack_chunks(jb, base, c0, n, out);
 }
 }  // namespace bitdial::arm::detail
+#include <bitdial/kernels/arm/int8_neon.hpp>
+#include <bitdial/kernels/arm/minifloat_neon.hpp>
+namespace bitdial::arm::detail {
+template void fp4_sdot<fp4_neon_mx, 1>(const fp4_group&, const std::int8_t* const*, float*) noexcept;
+template void fp4_sdot<fp4_neon_mx, 4>(const fp4_group&, const std::int8_t* const*, float*) noexcept;
+template void fp4_sdot<fp4_neon_bitmod, 1>(const fp4_group&, const std::int8_t* const*, float*) noexcept;
+template void fp4_smull<fp4_neon_mx>(const fp4_group&, const std::int8_t*, float*) noexcept;
+template void int8_sdot<1>(const std::uint8_t*, const std::int8_t* const*, std::size_t, std::size_t,
+                           std::int32_t*) noexcept;
+template void int8_sdot<2>(const std::uint8_t*, const std::int8_t* const*, std::size_t, std::size_t,
+                           std::int32_t*) noexcept;
+__attribute__((noinline)) void int8_smull_wrap(const std::uint8_t* base, const std::int8_t* x, std::size_t c0,
+                                               std::size_t nc, std::int32_t* out) noexcept {
+  int8_smull(base, x, c0, nc, out);
+}
+}  // namespace bitdial::arm::detail
