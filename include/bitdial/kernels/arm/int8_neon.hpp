@@ -4,18 +4,17 @@
 // A chunk is 16 K × 32 rows in 512 bytes: [half h][K-group g][16 rows × 4 bytes], each weight stored
 // as w + 128 (u8). One Q register is 4 rows × 4 K of a (h, g) pair; EOR 0x80 turns the stored byte
 // back into w as int8, and SDOT by lane g of the chunk's 16 activations adds the 4 rows' dot products
-// (FEAT_DotProd). Without it (plain NEON): SMULL/SMULL2 against the 4 activations replicated per row
-// into int16, SADALP into int32 pairs (row a K 0–1, K 2–3, row b K 0–1, K 2–3), summed per row at
-// the end.
+// (FEAT_DotProd). Without it (plain NEON): the SMULL form of SDOT (kernels/arm/dot4_smull.hpp).
 //
 // Exactness: |w · x| ≤ 128 · 128 = 16 384, so a row gains at most 2^18 per chunk; int32 sums cover
 // int8_max_chunks = 4096 chunks (2^30 < 2^31) before the caller flushes them to int64. SMULL products
-// fit int16 (−128 · −128 = 16 384) and an SADALP pair is at most 2^15.
+// fit int16 and an SADALP pair gains at most 2^15 per chunk, 2^27 over int8_max_chunks.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "bitdial/kernels/arm/dot4_smull.hpp"
 #include "bitdial/kernels/arm/target.hpp"
 
 namespace bitdial::arm::detail {
@@ -63,19 +62,13 @@ inline int8_sdot_fn pick_int8_sdot(std::size_t tokens) noexcept { return tokens 
 
 #endif  // BITDIAL_ARM_DOTPROD
 
-/// As int8_sdot with SMULL + SADALP (any AArch64 CPU); one token.
+/// As int8_sdot with SMULL + SADALP (any AArch64 CPU, kernels/arm/dot4_smull.hpp); one token.
 inline void int8_smull(const std::uint8_t* base, const std::int8_t* x, std::size_t c0, std::size_t nc,
                        std::int32_t* out) noexcept {
   const uint8x16_t flip = vdupq_n_u8(0x80);
-  // Lane pattern that repeats activations 4g..4g+3 for 4 rows.
-  static constexpr std::uint8_t rep_bytes[4][16] = {{0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3},
-                                                    {4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7},
-                                                    {8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11},
-                                                    {12, 13, 14, 15, 12, 13, 14, 15, 12, 13, 14, 15, 12, 13, 14, 15}};
   uint8x16_t rep[4];
-  for (int g = 0; g < 4; ++g) rep[g] = vld1q_u8(rep_bytes[g]);
-  int32x4_t pairs[16];  // pairs[2i + e]: rows 4i + 2e, 4i + 2e + 1 (i = 4h + q)
-  for (auto& a : pairs) a = vdupq_n_s32(0);
+  for (int g = 0; g < 4; ++g) rep[g] = lane_repeat_index(g);
+  dot4_pairs acc[8];  // acc[4h + q]: rows 16h + 4q .. 16h + 4q + 3
   for (std::size_t c = c0; c < c0 + nc; ++c) {
     const std::uint8_t* b = base + 512 * c;
     const int8x16_t x16 = vld1q_s8(x + 16 * c);
@@ -83,13 +76,11 @@ inline void int8_smull(const std::uint8_t* base, const std::int8_t* x, std::size
       const int8x16_t xg = vqtbl1q_s8(x16, rep[g]);
       for (int i = 0; i < 8; ++i) {
         const int h = i / 4, q = i % 4;
-        const int8x16_t w = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(b + 256 * h + 64 * g + 16 * q), flip));
-        pairs[2 * i] = vpadalq_s16(pairs[2 * i], vmull_s8(vget_low_s8(w), vget_low_s8(xg)));
-        pairs[2 * i + 1] = vpadalq_s16(pairs[2 * i + 1], vmull_high_s8(w, xg));
+        dot4_smull(acc[i], vreinterpretq_s8_u8(veorq_u8(vld1q_u8(b + 256 * h + 64 * g + 16 * q), flip)), xg);
       }
     }
   }
-  for (int i = 0; i < 8; ++i) vst1q_s32(out + 4 * i, vpaddq_s32(pairs[2 * i], pairs[2 * i + 1]));
+  for (int i = 0; i < 8; ++i) vst1q_s32(out + 4 * i, dot4_rows(acc[i]));
 }
 
 #endif  // BITDIAL_ARM_SIMD

@@ -9,10 +9,8 @@
 // lane 0 of the slice's 8 activations and its high nibbles one against lane 1 (FEAT_DotProd).
 // BitMoD's menu entry m (≤ 4 per matrix) selects the level of code 0b1000 per row and block: the
 // 64-entry table holds the 4 level sets (entry 16·m + c) and the index is c | m << 4, the row's menu
-// byte replicated over its 4 bytes by one TBL per block. Without dotprod (plain NEON): SMULL/SMULL2
-// multiply levels by the activations (4 bytes replicated per row) into int16 and SADALP adds
-// adjacent pairs into int32 (lanes: row a K 0–1, K 2–3, row b K 0–1, K 2–3), summed per row at each
-// block end.
+// byte replicated over its 4 bytes by one TBL per block. Without dotprod (plain NEON): the SMULL form
+// of SDOT (kernels/arm/dot4_smull.hpp), the pairs summed per row at each block end.
 //
 // Floats: σ of 16 rows is built in a vector from the stored bytes exactly as fp4_matrix::sigma reads
 // it (MX: 2^e, e = −127 a subnormal; NVFP4: bits (u << 20) + (117 << 23); BitMoD: the float), the
@@ -21,14 +19,15 @@
 // operations, in the same order, as reference::minifloat_gemm.
 //
 // Exactness: |ℓ| ≤ 16 (BitMoD's menu level L·v_g with |v_g| ≤ 8, L = 2), |x| ≤ 128, so a block dot is
-// at most 16 · 128 · 65 536 = 2^27 in magnitude (blocks ≤ fp4_matrix::max_simd_block); SMULL
-// products ≤ 2048 fit int16 and an SADALP pair ≤ 4096.
+// at most 16 · 128 · 65 536 = 2^27 in magnitude (blocks ≤ fp4_matrix::max_simd_block), in SDOT
+// lanes and SADALP pairs alike.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 #include "bitdial/core/rounding.hpp"
+#include "bitdial/kernels/arm/dot4_smull.hpp"
 #include "bitdial/kernels/arm/target.hpp"
 
 namespace bitdial::arm::detail {
@@ -166,18 +165,14 @@ BITDIAL_TARGET_DOTPROD void fp4_sdot(const fp4_group& g, const std::int8_t* cons
 template <int F>
 void fp4_smull(const fp4_group& g, const std::int8_t* x, float* out) noexcept {
   const fp4_tables tb = fp4_load_tables(g.table);
-  // Replicates activations 0..3 (lane 0) or 4..7 (lane 1) of a slice's 8 over 4 rows.
-  static constexpr std::uint8_t rep_bytes[2][16] = {{0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3},
-                                                    {4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7}};
-  const uint8x16_t pick[2] = {vld1q_u8(rep_bytes[0]), vld1q_u8(rep_bytes[1])};
+  const uint8x16_t pick[2] = {lane_repeat_index(0), lane_repeat_index(1)};
   float32x4_t S[4];
   for (int q = 0; q < 4; ++q) S[q] = vdupq_n_f32(0.0f);
   std::size_t s = 0;
   for (std::size_t b = 0; b < g.blocks; ++b) {
     uint8x16_t rep[4];
     fp4_menu<F>(g, b, rep);
-    int32x4_t pairs[8];  // pairs[2q + h]: rows 4q + 2h, 4q + 2h + 1 (two int32 pairs each)
-    for (auto& a : pairs) a = vdupq_n_s32(0);
+    dot4_pairs pairs[4];  // rows 4q .. 4q + 3
     for (const std::size_t s1 = s + g.slices_per_block; s < s1; ++s) {
       const std::uint8_t* p = g.codes + 64 * s;
       const int8x16_t x8 = vcombine_s8(vld1_s8(x + 8 * s), vdup_n_s8(0));
@@ -185,14 +180,12 @@ void fp4_smull(const fp4_group& g, const std::int8_t* x, float* out) noexcept {
       for (int q = 0; q < 4; ++q) {
         int8x16_t lv[2];
         fp4_levels<F>(tb, vld1q_u8(p + 16 * q), rep[q], lv);
-        for (int h = 0; h < 2; ++h) {
-          pairs[2 * q] = vpadalq_s16(pairs[2 * q], vmull_s8(vget_low_s8(lv[h]), vget_low_s8(xr[h])));
-          pairs[2 * q + 1] = vpadalq_s16(pairs[2 * q + 1], vmull_high_s8(lv[h], xr[h]));
-        }
+        dot4_smull(pairs[q], lv[0], xr[0]);
+        dot4_smull(pairs[q], lv[1], xr[1]);
       }
     }
     int32x4_t dot[4];
-    for (int q = 0; q < 4; ++q) dot[q] = vpaddq_s32(pairs[2 * q], pairs[2 * q + 1]);
+    for (int q = 0; q < 4; ++q) dot[q] = dot4_rows(pairs[q]);
     float32x4_t sigma[4];
     fp4_sigma<F>(g, b, sigma);
     fp4_accumulate(dot, sigma, S);

@@ -5,19 +5,19 @@
 // A slice is 16 rows × 16 K in 64 bytes, byte p = 4·r + j carrying u of row r at K = 16·s + 4·f + j
 // in bits 2f..2f+1. So 16 bytes (one Q register) are 4 rows × 4 bytes, and (v >> 2f) & 3 gives,
 // per row, the 4 codes u at K = 16·s + 4f + 0..3 — exactly one SDOT operand against lane f of the
-// slice's 16 activations (FEAT_DotProd). Without it (plain NEON): SMULL/SMULL2 multiply the 16 codes
-// by the activations (4 bytes replicated per row) into int16 and SADALP adds adjacent pairs into
-// int32 (lanes: row a K 0–1, row a K 2–3, row b K 0–1, row b K 2–3), summed per row at the end.
+// slice's 16 activations (FEAT_DotProd). Without it (plain NEON): the SMULL form of SDOT
+// (kernels/arm/dot4_smull.hpp).
 //
 // Exactness: |u·x| ≤ 2·128 = 256; an SDOT lane gains ≤ 1024 per call, a row ≤ 4096 per slice, and
 // int32 segments cover at most max_slices = 65 536 slices (2^28 < 2^31) before the front door
-// flushes them to int64 (it also flushes at every scale-group end). SMULL products are exact int16,
-// and an SADALP pair adds ≤ 512.
+// flushes them to int64 (it also flushes at every scale-group end). An SADALP pair gains ≤ 512 per
+// slice, 2^25 over max_slices.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "bitdial/kernels/arm/dot4_smull.hpp"
 #include "bitdial/kernels/arm/target.hpp"
 
 namespace bitdial::arm::detail {
@@ -67,15 +67,9 @@ BITDIAL_TARGET_DOTPROD void ternary_sdot(const std::uint8_t* base, const std::in
 inline void ternary_smull(const std::uint8_t* base, const std::int8_t* x, std::size_t s0, std::size_t ns,
                           std::int32_t* out) noexcept {
   const uint8x16_t three = vdupq_n_u8(3);
-  // Lane pattern that repeats the 4 activations of field f for 4 rows: bytes 4f..4f+3, four times.
-  static constexpr std::uint8_t rep_bytes[4][16] = {{0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3},
-                                                    {4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7},
-                                                    {8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11},
-                                                    {12, 13, 14, 15, 12, 13, 14, 15, 12, 13, 14, 15, 12, 13, 14, 15}};
   uint8x16_t rep[4];
-  for (int f = 0; f < 4; ++f) rep[f] = vld1q_u8(rep_bytes[f]);
-  int32x4_t acc[8];  // acc[2q + h]: rows 4q + 2h, 4q + 2h + 1 (two int32 pairs each)
-  for (auto& a : acc) a = vdupq_n_s32(0);
+  for (int f = 0; f < 4; ++f) rep[f] = lane_repeat_index(f);
+  dot4_pairs acc[4];  // rows 4q .. 4q + 3
   for (std::size_t s = s0; s < s0 + ns; ++s) {
     const std::uint8_t* b = base + 64 * s;
     const uint8x16_t v[4] = {vld1q_u8(b), vld1q_u8(b + 16), vld1q_u8(b + 32), vld1q_u8(b + 48)};
@@ -87,17 +81,11 @@ inline void ternary_smull(const std::uint8_t* base, const std::int8_t* x, std::s
                                    : f == 1 ? vshrq_n_u8(v[q], 2)
                                    : f == 2 ? vshrq_n_u8(v[q], 4)
                                             : vshrq_n_u8(v[q], 6);
-        const int8x16_t u = vreinterpretq_s8_u8(vandq_u8(shifted, three));
-        acc[2 * q] = vpadalq_s16(acc[2 * q], vmull_s8(vget_low_s8(u), vget_low_s8(xf)));
-        acc[2 * q + 1] = vpadalq_s16(acc[2 * q + 1], vmull_high_s8(u, xf));
+        dot4_smull(acc[q], vreinterpretq_s8_u8(vandq_u8(shifted, three)), xf);
       }
     }
   }
-  for (int i = 0; i < 8; ++i) {
-    // Lanes (row a: K 0–1, K 2–3; row b: K 0–1, K 2–3) → rows 2i, 2i + 1.
-    const int32x2_t rows = vpadd_s32(vget_low_s32(acc[i]), vget_high_s32(acc[i]));
-    vst1_s32(out + 2 * i, rows);
-  }
+  for (int q = 0; q < 4; ++q) vst1q_s32(out + 4 * q, dot4_rows(acc[q]));
 }
 
 #if BITDIAL_ARM_DOTPROD
