@@ -10,9 +10,9 @@
 //
 // Codes. Per 32-row block and window of ≤ 16 chunks the served codes are rebuilt once by the dotprod
 // kernel's unpack (plane_neon.hpp: detail::unpack_chunks — Horner over the planes, unsigned 8-bit
-// views stored as q − 128), whose layout per chunk is [K-group g][row quad k][4 rows × 4 K]. One
-// pass of ZIP1/ZIP2 on 32-bit lanes turns the vectors (g = 2h, k) and (g = 2h + 1, k) — rows
-// 4k'..4k'+3 × K 8h..8h+3 and × K 8h+4..8h+7 — into two row pairs × 8 K, in place:
+// views stored as q − 128), whose layout per chunk is [K-group g][row quad k][4 rows × 4 K]. With
+// RowPairs it ZIP1/ZIP2s the vectors (g = 2h, k) and (g = 2h + 1, k) — rows 4k'..4k'+3 × K
+// 8h..8h+3 and × K 8h+4..8h+7 — by 32-bit lanes before storing them: two row pairs × 8 K, i.e.
 //   chunk layout [K half h][row pair p of the quad][row quad k][2 rows × 8 K]  (16 bytes each)
 // where quad k holds rows 4k (k < 4) or 16 + 4(k − 4) (k ≥ 4), and pair p its rows +2p, +2p + 1.
 //
@@ -56,9 +56,10 @@ inline bool plane_i8mm_available() noexcept { return BITDIAL_ARM_I8MM && plane_d
 
 /// Token count from which the i8mm row runs the SMMLA kernel under `automatic` (gemm.hpp); below
 /// it the row makes the dotprod row's choice (lookup up to lookup_max_tokens, unpack + SDOT above).
-/// Per chunk and token the SMMLA loop issues 16 SMMLA against SDOT's 32, but a rebuilt window costs
-/// an extra relayout pass and an odd count computes a padded token
-/// (bench/results/arm-cost-2026-12-06.md).
+/// Per chunk the rebuild is shared with the dotprod kernel plus 16 ZIP; then per token pair SMMLA
+/// issues 32 instructions where SDOT issues 64, but an odd count computes a padded token: from 4
+/// tokens the SMMLA loops win on every model of bench/results/arm-cost-2026-12-06.md, at 3 on
+/// all but one (the Cortex-A57 model, whose 128-bit ZIP costs 3 µops).
 inline constexpr std::size_t i8mm_min_tokens = 4;
 
 namespace detail {
@@ -83,19 +84,6 @@ constexpr std::size_t tile_row(std::size_t tile, std::size_t lane) noexcept {
 }
 
 #if BITDIAL_ARM_I8MM
-
-/// Turns n unpacked chunks (unpack_chunks' layout) into row pairs × 8 K, in place.
-inline void to_row_pairs(std::int8_t* codes, std::size_t n) noexcept {
-  for (std::size_t t = 0; t < n; ++t)
-    for (std::size_t h = 0; h < 2; ++h)
-      for (std::size_t k = 0; k < 8; ++k) {
-        std::int8_t* lo = codes + unpack_bytes_per_chunk * t + 256 * h + 16 * k;  // K-group 2h
-        std::int8_t* hi = lo + 128;                                               // K-group 2h + 1
-        const int32x4_t a = vreinterpretq_s32_s8(vld1q_s8(lo)), b = vreinterpretq_s32_s8(vld1q_s8(hi));
-        vst1q_s8(lo, vreinterpretq_s8_s32(vzip1q_s32(a, b)));  // rows +0, +1 of the quad
-        vst1q_s8(hi, vreinterpretq_s8_s32(vzip2q_s32(a, b)));  // rows +2, +3
-      }
-}
 
 /// tiles[i] (tile_lanes_per_pair int32 each) += the products of n chunks of row-pair codes with
 /// TP token pairs (xs[i] at the window's first chunk of pair i).
@@ -237,8 +225,7 @@ inline void run_plane_gemm_i8mm(const plane_i8mm_plan& p, matrix_view<float> y, 
       std::size_t since_flush = 0;
       for (std::size_t c = g * chunks_per_group; c < c_end; c += detail::window_chunks) {
         const std::size_t nc = std::min(detail::window_chunks, c_end - c);
-        detail::unpack_chunks(p.job_, base, c, nc, cbuf);
-        detail::to_row_pairs(cbuf, nc);
+        detail::unpack_chunks<true>(p.job_, base, c, nc, cbuf);
         for (std::size_t m0 = 0; m0 < pairs; m0 += detail::smmla_max_pairs) {
           const std::size_t TP = std::min(detail::smmla_max_pairs, pairs - m0);
           const std::int8_t* xs[detail::smmla_max_pairs];
