@@ -11,7 +11,7 @@
 // Codes. Per 32-row block and window of ≤ 16 chunks the served codes are rebuilt once by the dotprod
 // kernel's unpack (plane_neon.hpp: detail::unpack_chunks — Horner over the planes, unsigned 8-bit
 // views stored as q − 128), whose layout per chunk is [K-group g][row quad k][4 rows × 4 K]. With
-// RowPairs it ZIP1/ZIP2s the vectors (g = 2h, k) and (g = 2h + 1, k) — rows 4k'..4k'+3 × K
+// RowPairs it ZIP1/ZIP2s the vectors (g = 2h, k) and (g = 2h + 1, k) — quad k's 4 rows × K
 // 8h..8h+3 and × K 8h+4..8h+7 — by 32-bit lanes before storing them: two row pairs × 8 K, i.e.
 //   chunk layout [K half h][row pair p of the quad][row quad k][2 rows × 8 K]  (16 bytes each)
 // where quad k holds rows 4k (k < 4) or 16 + 4(k − 4) (k ≥ 4), and pair p its rows +2p, +2p + 1.
@@ -56,10 +56,12 @@ inline bool plane_i8mm_available() noexcept { return BITDIAL_ARM_I8MM && plane_d
 
 /// Token count from which the i8mm row runs the SMMLA kernel under `automatic` (gemm.hpp); below
 /// it the row makes the dotprod row's choice (lookup up to lookup_max_tokens, unpack + SDOT above).
-/// Per chunk the rebuild is shared with the dotprod kernel plus 16 ZIP; then per token pair SMMLA
-/// issues 32 instructions where SDOT issues 64, but an odd count computes a padded token: from 4
-/// tokens the SMMLA loops win on every model of bench/results/arm-cost-2026-12-06.md, at 3 on
-/// all but one (the Cortex-A57 model, whose 128-bit ZIP costs 3 µops).
+/// Per chunk the code rebuild is the dotprod kernel's plus 16 ZIP, then per token pair SMMLA issues
+/// 32 instructions where SDOT issues 64, and an odd count computes a padded token. On paper
+/// (bench/results/arm-cost-2026-12-06.md) SMMLA wins from 3 tokens by the issue count and the
+/// apple-m1 / cortex-a55 models; the Cortex-A57 model, whose 128-bit ZIP costs 3 µops, has it 6–9 %
+/// behind at 3–5 tokens and ahead from 8. 4 is the first count past the lookup range that has no
+/// padded token (3 spends a quarter of its SMMLA on one).
 inline constexpr std::size_t i8mm_min_tokens = 4;
 
 namespace detail {
