@@ -15,6 +15,7 @@
 // library's own run-time dispatch (bitdial/core/cpu.hpp) has no such override.
 #pragma once
 
+#include <bitdial/kernels/arm/plane_i8mm.hpp>
 #include <bitdial/kernels/arm/plane_neon.hpp>
 #include <bitdial/kernels/x86/plane_avx2.hpp>
 #include <bitdial/kernels/x86/plane_avx512.hpp>
@@ -41,6 +42,8 @@ inline constexpr isa_info known_isas[] = {
     {"neon", [] { return arm::plane_neon_available(); }, "AdvSIMD (HWCAP_ASIMD)", BITDIAL_ARM_SIMD != 0},
     {"dotprod", [] { return arm::plane_dotprod_available(); }, "FEAT_DotProd (HWCAP_ASIMDDP)",
      BITDIAL_ARM_DOTPROD != 0},
+    {"i8mm", [] { return arm::plane_i8mm_available(); }, "FEAT_I8MM (HWCAP2_I8MM) and FEAT_DotProd",
+     BITDIAL_ARM_I8MM != 0},
 };
 
 inline const isa_info* find_isa(std::string_view name) {

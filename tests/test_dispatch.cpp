@@ -29,8 +29,8 @@ using Catch::Contains;
 
 namespace {
 
-const kernel_isa all_isas[] = {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2,
-                               kernel_isa::avx512,    kernel_isa::neon,     kernel_isa::dotprod};
+const kernel_isa all_isas[] = {kernel_isa::reference, kernel_isa::portable, kernel_isa::avx2, kernel_isa::avx512,
+                               kernel_isa::neon,      kernel_isa::dotprod,  kernel_isa::i8mm};
 
 struct acts {
   std::vector<std::int8_t> q;
@@ -112,6 +112,7 @@ TEST_CASE("the ISA table lists every ISA once, worst first, and names them", "[d
   CHECK(isa_available(kernel_isa::avx2) == x86::plane_avx2_available());
   CHECK(isa_available(kernel_isa::neon) == (BITDIAL_ARM_SIMD && cpu().asimd));
   CHECK(isa_available(kernel_isa::dotprod) == (BITDIAL_ARM_DOTPROD && cpu().asimd && cpu().dotprod));
+  CHECK(isa_available(kernel_isa::i8mm) == (BITDIAL_ARM_I8MM && cpu().asimd && cpu().dotprod && cpu().i8mm));
   CHECK(std::string(to_string(kernel_isa::automatic)) == "automatic");
 }
 
@@ -123,7 +124,7 @@ TEST_CASE("plane views: the query states each kernel's group rule and the front 
     granularity g;
     bool portable, of16;  // of16: whole 16-K chunks (the x86 and ARM kernels)
   };
-  // Literal rules: portable needs groups of whole 4-K lookups, avx2/avx512/neon/dotprod whole 16-K
+  // Literal rules: portable needs groups of whole 4-K lookups, avx2/avx512/neon/dotprod/i8mm whole 16-K
   // chunks; one group per row (per_row, per_tensor) always serves.
   const shape shapes[] = {
       {60, granularity::per_group(10), false, false}, {48, granularity::per_group(8), true, false},
@@ -139,7 +140,8 @@ TEST_CASE("plane views: the query states each kernel's group rule and the front 
       CHECK(isa_serves<plane_gemm_kernels>(kernel_isa::reference, v));
       CHECK(isa_serves<plane_gemm_kernels>(kernel_isa::automatic, v));
       CHECK(isa_serves<plane_gemm_kernels>(kernel_isa::portable, v) == sh.portable);
-      for (kernel_isa isa : {kernel_isa::avx2, kernel_isa::avx512, kernel_isa::neon, kernel_isa::dotprod})
+      for (kernel_isa isa :
+           {kernel_isa::avx2, kernel_isa::avx512, kernel_isa::neon, kernel_isa::dotprod, kernel_isa::i8mm})
         CHECK(isa_serves<plane_gemm_kernels>(isa, v) == (sh.of16 && isa_available(isa)));
       if (!sh.portable)
         CHECK_THROWS_WITH(gemm(v, a.batch(), matrix_view<float>(nullptr, 0, 0), {}, {kernel_isa::portable}),
@@ -173,6 +175,7 @@ TEST_CASE("bit-serial: packed kernels need groups of 32, and the query says so",
     CHECK(isa_serves<bitserial_kernels>(kernel_isa::portable, v) == packed);
     CHECK(isa_serves<bitserial_kernels>(kernel_isa::neon, v) == (packed && isa_available(kernel_isa::neon)));
     CHECK_FALSE(isa_serves<bitserial_kernels>(kernel_isa::dotprod, v));  // no SDOT form of the bit-serial loop
+    CHECK_FALSE(isa_serves<bitserial_kernels>(kernel_isa::i8mm, v));
     check_family<bitserial_kernels, plane_view>(
         v, N, M,
         [&](const plane_view& w, std::vector<float>& y, kernel_isa isa) {

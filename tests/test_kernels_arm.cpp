@@ -3,12 +3,16 @@
 // unpack kernel's code rebuild (every width and rule, unsigned 8-bit masters stored as q − 128,
 // token tails, windows that straddle scale groups) — declined group sizes, the prepare/run API,
 // and the automatic choice between them (which must fall back to the lookup kernel on a CPU
-// without FEAT_DotProd). The general exactness matrix runs in test_kernels.cpp, test_oracle.cpp
-// and the other kernel suites, which force every available ISA in turn.
-// Cases that run a kernel are tagged [requires_neon] / [requires_dotprod] (tests/isa_gate.hpp):
-// CTest runs them as test_kernels_arm_neon / test_kernels_arm_dotprod, reported "Skipped" where
-// the CPU or build lacks the ISA (every x86 build; qemu's cortex-a53 for dotprod), and the
-// registration / fallback case as test_kernels_arm_any_cpu.
+// without FEAT_DotProd); the SMMLA kernel (FEAT_I8MM): its row-pair relayout at every width and
+// rule, token pairs with an odd count, unsigned 8-bit masters, K tails, scale groups and row
+// ranges, and its int32 tiles across the 8176-chunk flush at extreme codes. The general exactness
+// matrix runs in test_kernels.cpp, test_oracle.cpp and the other kernel suites, which force every
+// available ISA in turn.
+// Cases that run a kernel are tagged [requires_neon] / [requires_dotprod] / [requires_i8mm]
+// (tests/isa_gate.hpp): CTest runs them as test_kernels_arm_neon / _dotprod / _i8mm, reported
+// "Skipped" where the CPU or build lacks the ISA (every x86 build; qemu's cortex-a53 for dotprod
+// and i8mm, neoverse-n1 for i8mm), and the registration / fallback case as
+// test_kernels_arm_any_cpu.
 #include <bitdial/kernels/gemm.hpp>
 
 #include <algorithm>
@@ -117,40 +121,56 @@ TEST_CASE("arm: cpu() reports dotprod and i8mm exactly when the CPU executes the
 #endif
 }
 
-TEST_CASE("arm: registered exactly where the CPU has it; automatic falls back without dotprod", "[arm]") {
+TEST_CASE("arm: registered exactly where the CPU has it; automatic falls back without dotprod or i8mm", "[arm]") {
   const auto isas = available_isas();
   auto listed = [&](kernel_isa i) { return std::find(isas.begin(), isas.end(), i) != isas.end(); };
   CHECK(listed(kernel_isa::neon) == (BITDIAL_ARM_SIMD && cpu().asimd));
   CHECK(listed(kernel_isa::dotprod) == (BITDIAL_ARM_DOTPROD && cpu().asimd && cpu().dotprod));
+  CHECK(listed(kernel_isa::i8mm) == (BITDIAL_ARM_I8MM && cpu().asimd && cpu().dotprod && cpu().i8mm));
+  CHECK(arm::plane_i8mm_available() == listed(kernel_isa::i8mm));
   CHECK(std::string(to_string(kernel_isa::neon)) == "neon");
   CHECK(std::string(to_string(kernel_isa::dotprod)) == "dotprod");
+  CHECK(std::string(to_string(kernel_isa::i8mm)) == "i8mm");
 #if BITDIAL_ARM_SIMD
   CHECK(cpu().asimd);  // AdvSIMD is in the AArch64 base architecture: HWCAP_ASIMD is always reported
 #endif
   const auto pr = random_problem(40, 64, 8, granularity::per_row(), 1);
   const auto v = view(pr.stack, 4, rounding::half_even);
-  // The automatic choice: the dotprod row where FEAT_DotProd exists, the NEON row where it does
-  // not (x86 builds: neither); the dotprod row runs the lookup for ≤ 2 tokens under `automatic`
-  // and the unpack + SDOT method for more, and always the latter when forced.
+  // The automatic choice: the i8mm row where FEAT_I8MM exists, else the dotprod row where
+  // FEAT_DotProd does, else the NEON row (x86 builds: none of them); the dotprod row runs the lookup
+  // for ≤ 2 tokens under `automatic` and the unpack + SDOT method for more, and always the latter
+  // when forced; the i8mm row runs SMMLA from 4 tokens up under `automatic` (the dotprod row's
+  // choice below), and always when forced.
   const kernel_isa chosen = chosen_isa<plane_gemm_kernels>(v);
   INFO("automatic = " << to_string(chosen));
   if (BITDIAL_ARM_SIMD && cpu().asimd)
-    CHECK(chosen == (BITDIAL_ARM_DOTPROD && cpu().dotprod ? kernel_isa::dotprod : kernel_isa::neon));
+    CHECK(chosen == (isa_available(kernel_isa::i8mm)        ? kernel_isa::i8mm
+                     : BITDIAL_ARM_DOTPROD && cpu().dotprod ? kernel_isa::dotprod
+                                                            : kernel_isa::neon));
   else
-    CHECK((chosen != kernel_isa::neon && chosen != kernel_isa::dotprod));
-  for (std::size_t tokens : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{8}}) {
+    CHECK((chosen != kernel_isa::neon && chosen != kernel_isa::dotprod && chosen != kernel_isa::i8mm));
+  CHECK(arm::i8mm_min_tokens == 4);
+  for (std::size_t tokens : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{4}, std::size_t{8}}) {
     INFO("tokens = " << tokens);
     CHECK(detail::plane_arm_method(run_options{}, tokens) ==
           (tokens > arm::lookup_max_tokens ? arm::arm_plane_method::unpack : arm::arm_plane_method::lookup));
     CHECK(detail::plane_arm_method(run_options{kernel_isa::dotprod}, tokens) == arm::arm_plane_method::unpack);
+    CHECK(detail::plane_i8mm_smmla(run_options{}, tokens) == (tokens >= arm::i8mm_min_tokens));
+    CHECK(detail::plane_i8mm_smmla(run_options{kernel_isa::i8mm}, tokens));
+    // Whatever the automatic choice runs for this many tokens, it is the reference's floats.
+    const auto pt = random_problem(40, 64, tokens, granularity::per_row(), 40 + tokens);
+    CHECK(run(view(pt.stack, 4, rounding::half_even), pt, kernel_isa::automatic) ==
+          reference_of(view(pt.stack, 4, rounding::half_even), pt));
   }
   // A view whose groups the ARM kernels decline: automatic takes the portable row.
   const auto g8 = random_problem(8, 64, 1, granularity::per_group(8), 2);
   CHECK(chosen_isa<plane_gemm_kernels>(view(g8.stack, 4)) == kernel_isa::portable);
   CHECK_FALSE(isa_serves<plane_gemm_kernels>(kernel_isa::neon, view(g8.stack, 4)));
   CHECK_FALSE(isa_serves<plane_gemm_kernels>(kernel_isa::dotprod, view(g8.stack, 4)));
+  CHECK_FALSE(isa_serves<plane_gemm_kernels>(kernel_isa::i8mm, view(g8.stack, 4)));
   CHECK(isa_serves<plane_gemm_kernels>(kernel_isa::neon, v) == isa_available(kernel_isa::neon));
   CHECK(isa_serves<plane_gemm_kernels>(kernel_isa::dotprod, v) == isa_available(kernel_isa::dotprod));
+  CHECK(isa_serves<plane_gemm_kernels>(kernel_isa::i8mm, v) == isa_available(kernel_isa::i8mm));
   // Automatic gives the reference's floats whatever it picked.
   CHECK(run(v, pr, kernel_isa::automatic) == reference_of(v, pr));
   std::vector<float> y(8 * 40);
@@ -165,6 +185,14 @@ TEST_CASE("arm: registered exactly where the CPU has it; automatic falls back wi
               v, pr.batch(), isa == kernel_isa::neon ? arm::arm_plane_method::lookup : arm::arm_plane_method::unpack),
           Catch::Contains("this CPU or build cannot run it"));
     }
+  // Without FEAT_I8MM (x86, cortex-a53, neoverse-n1) the i8mm row is declined by name, its prepare
+  // refuses, and the SMMLA kernel is never reached (automatic ran above and matched).
+  if (!isa_available(kernel_isa::i8mm)) {
+    WARN("i8mm kernel not available on this CPU/build: its cases only check that it is declined");
+    CHECK_THROWS_WITH(gemm(v, pr.batch(), matrix_view<float>(y.data(), 8, 40), {}, run_options{kernel_isa::i8mm}),
+                      Catch::Contains("isa = i8mm: not supported by this CPU or build"));
+    CHECK_THROWS_WITH(arm::prepare_plane_gemm_i8mm(v, pr.batch()), Catch::Contains("this CPU or build cannot run it"));
+  }
 }
 
 TEST_CASE("neon: int16 window sums at both ends of their range", "[arm][requires_neon]") {
@@ -306,4 +334,157 @@ TEST_CASE("arm: one prepared call run on disjoint row ranges, shards, bias", "[a
     CHECK_THROWS_WITH(arm::run_plane_gemm_arm(plan, matrix_view<float>(small.data(), 5, 1), nullptr, 0, 1),
                       Catch::Contains("output shape = 5x1"));
   }
+}
+
+// ---- FEAT_I8MM: the SMMLA kernel ----------------------------------------------------------------
+
+namespace {
+
+/// An 8-bit unsigned master (codes 0..255, zero points) with random codes; row 0 all 255, row 1 all 0.
+problem unsigned_problem(std::size_t rows, std::size_t cols, std::size_t tokens, granularity g, std::uint64_t salt) {
+  std::mt19937_64 rng(test::seed() + salt);
+  std::uniform_int_distribution<int> d(0, 255), xd(-128, 127);
+  quantized_matrix<std::uint8_t> m;
+  m.rows = rows, m.cols = cols, m.bits = 8, m.gran = g;
+  for (std::size_t i = 0; i < rows * cols; ++i)
+    m.codes.push_back(static_cast<std::uint8_t>(i < cols ? 255 : i < 2 * cols ? 0 : d(rng)));
+  for (std::size_t i = 0; i < g.count(rows, cols); ++i) {
+    m.scales.push_back(0.5f + 0.01f * static_cast<float>(i));
+    m.zero_points.push_back(static_cast<std::uint8_t>(d(rng)));
+  }
+  problem pr;
+  pr.stack = bit_plane_stack::pack(m);
+  pr.tokens = tokens;
+  pr.cols = cols;
+  for (std::size_t i = 0; i < tokens * cols; ++i) pr.xq.push_back(static_cast<std::int8_t>(xd(rng)));
+  for (std::size_t n = 0; n < tokens; ++n) pr.xs.push_back(0.25f * static_cast<float>(n + 1));
+  return pr;
+}
+
+}  // namespace
+
+TEST_CASE("i8mm: row pairs at every width and rule, odd token counts, unsigned 8-bit masters", "[arm][requires_i8mm]") {
+  BITDIAL_REQUIRE_ISA("i8mm");
+  // 1, 3, 5 tokens leave a zero-padded token in the last pair; 5 and 8 run the 2-pair loop and its
+  // 1-pair tail (5: pairs {0, 1} then {2}). K = 600 is 37.5 chunks: three unpack windows of 16 (the
+  // last partial) and a zero-padded K tail; 70 rows: a partial third row block.
+  for (std::size_t tokens : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{5}, std::size_t{8}}) {
+    const auto pr = random_problem(70, 600, tokens, granularity::per_row(), 60 + tokens);
+    for (int b = 1; b <= 8; ++b)
+      for (rounding rule : all_rules) {
+        const auto v = view(pr.stack, b, rule);
+        INFO("tokens = " << tokens << ", b = " << b << ", rule = " << to_string(rule));
+        REQUIRE(run(v, pr, kernel_isa::i8mm) == reference_of(v, pr));
+      }
+  }
+  // Unsigned 8-bit master: codes 0..255 are stored as q − 128 and 128·Σx is added back. Per group 32
+  // (two chunks per group), and per row with K = 100 (a K tail whose padded codes are stored −128:
+  // the padded activations must be zero).
+  for (const auto& [cols, g] :
+       {std::pair{std::size_t{96}, granularity::per_group(32)}, std::pair{std::size_t{100}, granularity::per_row()}}) {
+    for (std::size_t tokens : {std::size_t{3}, std::size_t{4}}) {
+      const auto pr = unsigned_problem(37, cols, tokens, g, 70 + cols + tokens);
+      for (int b = 1; b <= 8; ++b) {
+        const auto v = view(pr.stack, b);
+        INFO("unsigned, K = " << cols << ", tokens = " << tokens << ", b = " << b);
+        REQUIRE(run(v, pr, kernel_isa::i8mm, 2) == reference_of(v, pr));
+      }
+    }
+  }
+}
+
+TEST_CASE("i8mm: scale groups of 16, 48 and 272, row ranges with bias, prepared runs", "[arm][requires_i8mm]") {
+  BITDIAL_REQUIRE_ISA("i8mm");
+  for (std::size_t g : {std::size_t{16}, std::size_t{48}, std::size_t{272}}) {
+    const std::size_t K = g == 272 ? 544 : 480;  // 272 = 17 chunks: a window straddles each group end
+    const auto pr = random_problem(45, K, 5, granularity::per_group(g), 80 + g);
+    std::vector<float> bias(45);
+    for (std::size_t r = 0; r < 45; ++r) bias[r] = 0.5f * static_cast<float>(r % 5) - 1.25f;
+    for (int b = 1; b <= 8; ++b)
+      for (rounding rule : all_rules) {
+        const auto v = view(pr.stack, b, rule);
+        INFO("group = " << g << ", b = " << b << ", rule = " << to_string(rule));
+        REQUIRE(run(v, pr, kernel_isa::i8mm) == reference_of(v, pr));
+        // Rows [5, 40) with bias on two threads: the rest of y untouched.
+        const gemm_params params{bias.data(), 5, 40};
+        std::vector<float> want(5 * 45, -3.0f), got(5 * 45, -3.0f);
+        reference::gemm(v, pr.batch(), matrix_view<float>(want.data(), 5, 45), params);
+        gemm(v, pr.batch(), matrix_view<float>(got.data(), 5, 45), params, run_options{kernel_isa::i8mm, nullptr, 2});
+        REQUIRE(got == want);
+        REQUIRE(got[0] == -3.0f);
+      }
+  }
+  // One prepared call on a shard that starts mid-block, run on disjoint row ranges.
+  const auto pr = random_problem(100, 80, 7, granularity::per_row(), 91);
+  const auto v = shard(view(pr.stack, 3, rounding::half_even), 7, 95);
+  std::vector<float> bias(v.rows());
+  for (std::size_t r = 0; r < v.rows(); ++r) bias[r] = 0.25f * static_cast<float>(r % 7) - 1.0f;
+  std::vector<float> want(7 * v.rows()), got(7 * v.rows(), 9.0f);
+  reference::gemm(v, pr.batch(), matrix_view<float>(want.data(), 7, v.rows()), gemm_params{bias.data()});
+  const auto plan = arm::prepare_plane_gemm_i8mm(v, pr.batch());
+  const matrix_view<float> y(got.data(), 7, v.rows());
+  arm::run_plane_gemm_i8mm(plan, y, bias.data(), 30, 57);
+  for (std::size_t n = 0; n < 7; ++n)
+    for (std::size_t r = 0; r < v.rows(); ++r) {
+      INFO("n = " << n << ", r = " << r);
+      REQUIRE(got[n * v.rows() + r] == (r >= 30 && r < 57 ? want[n * v.rows() + r] : 9.0f));
+    }
+  arm::run_plane_gemm_i8mm(plan, y, bias.data(), 0, 30);
+  arm::run_plane_gemm_i8mm(plan, y, bias.data(), 57, v.rows());
+  CHECK(got == want);
+  CHECK_THROWS_WITH(arm::run_plane_gemm_i8mm(plan, y, nullptr, 10, 10), Catch::Contains("rows = [10, 10)"));
+  std::vector<float> small(7);
+  CHECK_THROWS_WITH(arm::run_plane_gemm_i8mm(plan, matrix_view<float>(small.data(), 7, 1), nullptr, 0, 1),
+                    Catch::Contains("output shape = 7x1"));
+  const auto g8 = make(
+      4, 32, 1, granularity::per_group(8), [](auto, auto) { return 3; }, [](auto, auto) { return 5; });
+  CHECK_THROWS_WITH(arm::prepare_plane_gemm_i8mm(view(g8.stack, 4), g8.batch()), Catch::Contains("group = 8"));
+  std::vector<float> y8(4);
+  CHECK_THROWS_WITH(
+      gemm(view(g8.stack, 4), g8.batch(), matrix_view<float>(y8.data(), 1, 4), {}, run_options{kernel_isa::i8mm}),
+      Catch::Contains("isa = i8mm: group size 8 is not a multiple of 16"));
+}
+
+TEST_CASE("i8mm: int32 tiles flushed within 8191 chunks; deep K at the extreme codes", "[arm][requires_i8mm]") {
+  BITDIAL_REQUIRE_ISA("i8mm");
+  // One scale group of 8193 chunks. A lane of code −128 against x = −128 gains 2^18 per chunk:
+  // 8192 chunks without a flush would reach 2^31 and wrap. Row 0 all −128, row 1 all 127, row 2
+  // mixed; token 0 all −128, token 1 all 127, token 2 mixed (3 tokens: a padded pair).
+  const std::size_t K = 8193 * 16;
+  const auto pr = make(
+      3, K, 3, granularity::per_row(),
+      [](std::size_t r, std::size_t c) { return r == 0   ? -128
+                                                : r == 1 ? 127
+                                                         : static_cast<int>(c % 256) - 128; },
+      [](std::size_t n, std::size_t c) { return n == 0   ? -128
+                                                : n == 1 ? 127
+                                                         : (c % 3 == 0 ? 127 : -128); });
+  const auto v8 = view(pr.stack, 8);
+  const auto got = run(v8, pr, kernel_isa::i8mm);
+  CHECK(got == reference_of(v8, pr));
+  CHECK(got[0] == 2147745792.0f);   // 128 · 128 · 131088 = 2^31 + 2^18
+  CHECK(got[1] == -2130966528.0f);  // −127 · 128 · 131088
+  for (int b : {1, 7})
+    for (rounding rule : {rounding::floor, rounding::half_even}) {
+      const auto v = view(pr.stack, b, rule);
+      INFO("b = " << b << ", rule = " << to_string(rule));
+      REQUIRE(run(v, pr, kernel_isa::i8mm) == reference_of(v, pr));
+    }
+  // Unsigned 8-bit master of all-zero codes: stored −128 everywhere, so the int32 tiles reach the
+  // same extreme against x = −128 before 128·Σx cancels them.
+  quantized_matrix<std::uint8_t> m;
+  m.rows = 2, m.cols = K, m.bits = 8, m.gran = granularity::per_row();
+  m.codes.assign(2 * K, 0);
+  for (std::size_t c = 0; c < K; ++c) m.codes[K + c] = 255;
+  m.scales = {1.0f, 1.0f};
+  m.zero_points = {0, 0};
+  problem up;
+  up.stack = bit_plane_stack::pack(m);
+  up.tokens = 4;
+  up.cols = K;
+  for (std::size_t n = 0; n < 4; ++n)
+    for (std::size_t c = 0; c < K; ++c) up.xq.push_back(static_cast<std::int8_t>(n % 2 == 0 ? -128 : 127));
+  up.xs.assign(4, 1.0f);
+  const auto uv = view(up.stack, 8);
+  CHECK(run(uv, up, kernel_isa::i8mm) == reference_of(uv, up));
 }

@@ -354,6 +354,7 @@ bool plane_serves(kernel_isa isa, const plane_view& v) {
       return x86::plane_avx512_supports(v);
     case kernel_isa::neon:
     case kernel_isa::dotprod:
+    case kernel_isa::i8mm:
       return isa_available(isa) && arm::plane_arm_groups_ok(v);
     default:
       return false;

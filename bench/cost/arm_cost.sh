@@ -15,11 +15,14 @@ g++-12 -std=c++20 -O3 -DNDEBUG "${inc[@]}" -c bench/cost/x86_loops.cpp -o "$out/
 objdump -d --no-show-raw-insn -C "$out/x86.o" >"$out/x86.dis"
 
 # name | listing | function | key mnemonic | weights per iteration per plane (or pair) | planes per iteration
+# (smmla-*: one chunk of a 16-row half block, 256 codes, against 2 or 4 tokens)
 loops=(
   "arm-neon-lookup|arm|lut_segment<4, 0>|tbl|512|1"
-  "arm-dotprod-unpack|arm|unpack_chunks|cmtst|128|1"
+  "arm-dotprod-unpack|arm|unpack_chunks<false>|cmtst|128|1"
   "arm-dotprod-sdot-1tok|arm|sdot_window<1>|sdot|512|1"
   "arm-dotprod-sdot-2tok|arm|sdot_window<2>|sdot|512|1"
+  "arm-i8mm-smmla-2tok|arm|smmla_window<1>|smmla|256|1"
+  "arm-i8mm-smmla-4tok|arm|smmla_window<2>|smmla|256|1"
   "arm-ternary-sdot-1tok|arm|ternary_sdot<1>|sdot|256|1"
   "arm-ternary-sdot-4tok|arm|ternary_sdot<4>|sdot|256|1"
   "arm-bitserial-cnt|arm|bitserial_window<false>|cnt|1024|1"
@@ -45,7 +48,7 @@ for l in "${loops[@]}"; do
   n=$(($(wc -l <"$out/$name.s") - 1))
   per64=$(python3 -c "print(f'{$n * 64 / ($weights * $planes):.2f}')")
   cyc=""
-  if [ "$isa" = arm ]; then cpus=("${arm_cpus[@]}") triple=(-mtriple=aarch64); else cpus=("${x86_cpus[@]}") triple=(); fi
+  if [ "$isa" = arm ]; then cpus=("${arm_cpus[@]}") triple=(-mtriple=aarch64 -mattr=+dotprod,+i8mm); else cpus=("${x86_cpus[@]}") triple=(); fi
   for c in "${cpus[@]}"; do
     v=$(llvm-mca-14 "${triple[@]}" -mcpu="$c" -iterations=1000 "$out/$name.s" 2>/dev/null |
       awk '/Total Cycles/{printf "%.1f", $3 / 1000}') || true

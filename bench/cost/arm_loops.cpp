@@ -1,3 +1,4 @@
+#include <bitdial/kernels/arm/plane_i8mm.hpp>
 #include <bitdial/kernels/arm/plane_neon.hpp>
 #include <bitdial/kernels/arm/ternary_neon.hpp>
 namespace bitdial::arm::detail {
@@ -15,10 +16,11 @@ namespace bitdial::arm::detail {
 template void bitserial_window<false>(const bitdial::detail::bitserial_job&, const std::uint32_t*,
                                       const std::uint32_t* const*, std::size_t, std::size_t, std::size_t,
                                       std::int32_t*) noexcept;
-__attribute__((noinline)) void unpack_wrap(const job& jb, const std::byte* base, std::size_t c0, std::size_t n,
-                                           std::int8_t* out) noexcept {
-  unpack_chunks(jb, base, c0, n, out);
-}
+template void unpack_chunks<false>(const job&, const std::byte*, std::size_t, std::size_t, std::int8_t*) noexcept;
+template void smmla_window<2>(const std::int8_t*, std::size_t, const std::int8_t* const*,
+                              std::int32_t* const*) noexcept;
+template void smmla_window<1>(const std::int8_t*, std::size_t, const std::int8_t* const*,
+                              std::int32_t* const*) noexcept;
 }  // namespace bitdial::arm::detail
 #include <bitdial/kernels/arm/int8_neon.hpp>
 #include <bitdial/kernels/arm/minifloat_neon.hpp>

@@ -42,6 +42,17 @@
 #define BITDIAL_ARM_DOTPROD 0
 #endif
 
+// BITDIAL_ARM_I8MM: whether the SMMLA kernels (FEAT_I8MM) are compiled, by the same rule: GCC
+// declares the matrix-multiply intrinsics under a target pragma (always compiled, dispatch checks
+// the CPU); Clang only when the translation unit targets FEAT_I8MM (__ARM_FEATURE_MATMUL_INT8, e.g.
+// -march=armv8.6-a or armv8.2-a+dotprod+i8mm). The i8mm kernel also runs the dotprod code rebuild,
+// so it needs BITDIAL_ARM_DOTPROD too.
+#if BITDIAL_ARM_DOTPROD && (!defined(__clang__) || defined(__ARM_FEATURE_MATMUL_INT8))
+#define BITDIAL_ARM_I8MM 1
+#else
+#define BITDIAL_ARM_I8MM 0
+#endif
+
 #if BITDIAL_ARM_SIMD
 #include <arm_neon.h>
 #endif
@@ -50,6 +61,12 @@
 #define BITDIAL_TARGET_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
 #else
 #define BITDIAL_TARGET_DOTPROD
+#endif
+
+#if BITDIAL_ARM_I8MM && !defined(__clang__)
+#define BITDIAL_TARGET_I8MM __attribute__((target("arch=armv8.2-a+dotprod+i8mm")))
+#else
+#define BITDIAL_TARGET_I8MM
 #endif
 
 /// Fully unrolls a loop with a compile-time trip count, so arrays of vector accumulators indexed

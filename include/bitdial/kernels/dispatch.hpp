@@ -16,8 +16,9 @@
 // ISA and the rule. The same rows answer the public queries isa_serves<Family>(isa, w) and
 // kernel_isas<Family>(), so a caller forcing an ISA asks the rule instead of copying it.
 //
-// Adding an ISA (as neon and dotprod were, under kernels/arm/): an enumerator in kernel_isa, a row in
-// isa_table, and a row in each family table that has a kernel for it. No front door changes.
+// Adding an ISA (as neon, dotprod and i8mm were, under kernels/arm/): an enumerator in kernel_isa,
+// a row in isa_table, and a row in each family table that has a kernel for it. No front door
+// changes.
 #pragma once
 
 #include <algorithm>
@@ -45,6 +46,7 @@ enum class kernel_isa : std::uint8_t {
   avx512,
   neon,     // aarch64 AdvSIMD (kernels/arm/)
   dotprod,  // aarch64 FEAT_DotProd (SDOT)
+  i8mm,     // aarch64 FEAT_I8MM (SMMLA), with FEAT_DotProd
   // New ISAs go here (and in isa_table below).
 };
 
@@ -61,11 +63,13 @@ inline bool isa_avx2_here() noexcept { return BITDIAL_X86_SIMD && cpu().avx2_ker
 inline bool isa_avx512_here() noexcept { return BITDIAL_X86_SIMD && cpu().avx512_kernels(); }
 inline bool isa_neon_here() noexcept { return BITDIAL_ARM_SIMD && cpu().asimd; }
 inline bool isa_dotprod_here() noexcept { return BITDIAL_ARM_DOTPROD && cpu().asimd && cpu().dotprod; }
+inline bool isa_i8mm_here() noexcept { return BITDIAL_ARM_I8MM && cpu().asimd && cpu().dotprod && cpu().i8mm; }
 }  // namespace detail
 
 /// Every ISA, worst first. The features each needs are core/cpu.hpp's (avx2_kernels(),
-/// avx512_kernels(): what BITDIAL_TARGET_AVX2 / _AVX512 let the compiler emit; asimd, and dotprod
-/// for the SDOT kernels where BITDIAL_ARM_DOTPROD compiled them).
+/// avx512_kernels(): what BITDIAL_TARGET_AVX2 / _AVX512 let the compiler emit; asimd, dotprod for
+/// the SDOT kernels where BITDIAL_ARM_DOTPROD compiled them, and dotprod + i8mm for the SMMLA
+/// kernels where BITDIAL_ARM_I8MM did).
 inline constexpr isa_entry isa_table[] = {
     {kernel_isa::reference, "reference", &detail::isa_always},
     {kernel_isa::portable, "portable", &detail::isa_always},
@@ -73,6 +77,7 @@ inline constexpr isa_entry isa_table[] = {
     {kernel_isa::avx512, "avx512", &detail::isa_avx512_here},
     {kernel_isa::neon, "neon", &detail::isa_neon_here},
     {kernel_isa::dotprod, "dotprod", &detail::isa_dotprod_here},
+    {kernel_isa::i8mm, "i8mm", &detail::isa_i8mm_here},
 };
 
 inline const char* to_string(kernel_isa i) noexcept {

@@ -10,6 +10,9 @@
 //   dotprod     codes unpacked once per row block, then SDOT against every token (kernels/arm);
 //               under `automatic` a call of at most arm::lookup_max_tokens tokens runs the NEON
 //               lookup instead (plane_arm_method), which is cheaper there
+//   i8mm        the same rebuilt codes regrouped as row pairs, then SMMLA against token pairs
+//               (kernels/arm/plane_i8mm.hpp); under `automatic` a call of fewer than
+//               arm::i8mm_min_tokens tokens makes the dotprod row's choice instead
 // The kernels and their rules are the rows of plane_gemm_kernels (kernels/dispatch.hpp):
 // `kernel_isa::automatic` takes the best that runs here and serves the view; forcing an ISA the CPU
 // lacks, or one whose rule the view breaks, is an error naming both. The rules, public through
@@ -17,7 +20,7 @@
 //   reference   every view
 //   portable    scale groups of whole 4-K lookups (per row, per tensor, or group % 4 == 0)
 //   avx2/avx512 scale groups of whole 16-K chunks (per row, per tensor, or group % 16 == 0)
-//   neon/dotprod the same
+//   neon/dotprod/i8mm the same
 // Rows are split over threads by whole 32-row blocks, so no two threads touch one tile and the
 // result does not depend on the thread count.
 #pragma once
@@ -32,6 +35,7 @@
 #include "bitdial/kernels/reference/gemm.hpp"
 #include "bitdial/quant/activation.hpp"
 
+#include "bitdial/kernels/arm/plane_i8mm.hpp"
 #include "bitdial/kernels/arm/plane_neon.hpp"
 #include "bitdial/kernels/x86/plane_avx2.hpp"
 #include "bitdial/kernels/x86/plane_avx512.hpp"
@@ -120,6 +124,21 @@ inline void plane_run_dotprod(const plane_view& w, const token_batch& x, matrix_
   plane_run_arm(w, x, y, p, o, plane_arm_method(o, x.tokens));
 }
 
+/// Whether the i8mm row runs its SMMLA kernel: forced, always; under `automatic`, from
+/// arm::i8mm_min_tokens tokens up (below that the dotprod row's method is cheaper on paper,
+/// bench/results/arm-cost-2026-12-06.md).
+inline bool plane_i8mm_smmla(const run_options& o, std::size_t tokens) noexcept {
+  return o.isa != kernel_isa::automatic || tokens >= arm::i8mm_min_tokens;
+}
+
+inline void plane_run_i8mm(const plane_view& w, const token_batch& x, matrix_view<float> y, const gemm_params& p,
+                           const run_options& o) {
+  if (!plane_i8mm_smmla(o, x.tokens)) return plane_run_arm(w, x, y, p, o, plane_arm_method(o, x.tokens));
+  const arm::plane_i8mm_plan plan = arm::prepare_plane_gemm_i8mm(w, x);
+  for_row_blocks(w.row_begin, p.row_begin, p.row_end, tile32x16::rows_per_block, o,
+                 [&](std::size_t a, std::size_t b) { arm::run_plane_gemm_i8mm(plan, y, p.bias, a, b); });
+}
+
 }  // namespace detail
 
 /// The plane GEMM kernels (kernels/dispatch.hpp): bit-plane views × int8 activations.
@@ -144,6 +163,8 @@ inline constexpr kernel_row<plane_view, token_batch> plane_gemm_rows[] = {
      [](const plane_view& w) { return plane_group_rule(w, tile32x16::k_per_tile); }, &plane_run_neon},
     {kernel_isa::dotprod, &arm::plane_dotprod_available, &arm::plane_arm_groups_ok,
      [](const plane_view& w) { return plane_group_rule(w, tile32x16::k_per_tile); }, &plane_run_dotprod},
+    {kernel_isa::i8mm, &arm::plane_i8mm_available, &arm::plane_arm_groups_ok,
+     [](const plane_view& w) { return plane_group_rule(w, tile32x16::k_per_tile); }, &plane_run_i8mm},
 };
 }  // namespace detail
 

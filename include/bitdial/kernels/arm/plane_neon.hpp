@@ -266,9 +266,11 @@ inline lut_fn pick_lut(const job& j) noexcept {
 }
 
 /// Rebuilds the served codes of chunks [c0, c0 + n) of one row block as int8 (− code_bias) into
-/// out (unpack_bytes_per_chunk per chunk, layout in the header comment).
-inline void unpack_chunks(const job& jb, const std::byte* base, std::size_t c0, std::size_t n,
-                          std::int8_t* out) noexcept {
+/// out (unpack_bytes_per_chunk per chunk, layout in the header comment). RowPairs (the SMMLA
+/// kernel, plane_i8mm.hpp): the vectors of K-groups 2h and 2h + 1 are stored ZIP1/ZIP2-ed by 32-bit
+/// lanes, i.e. as two row pairs × 8 K each.
+template <bool RowPairs = false>
+void unpack_chunks(const job& jb, const std::byte* base, std::size_t c0, std::size_t n, std::int8_t* out) noexcept {
   const std::size_t pb = jb.plane_bytes;
   const int b = jb.served_bits, terms = jb.terms();
   // TBL indices replicating slot bytes 4k..4k+3 four times each, and the nibble bit masks.
@@ -302,6 +304,9 @@ inline void unpack_chunks(const job& jb, const std::byte* base, std::size_t c0, 
       terms_of_chunk[b] = r;
     }
     std::int8_t* o = out + unpack_bytes_per_chunk * (t - c0);
+    [[maybe_unused]] int8x16_t even[8];  // RowPairs: K-group 2h, waiting for 2h + 1
+    if constexpr (RowPairs)
+      for (auto& e : even) e = vdupq_n_s8(0);
     for (int g = 0; g < 4; ++g) {
       int8x16_t q[8];
       for (auto& v : q) v = vdupq_n_s8(0);
@@ -327,7 +332,15 @@ inline void unpack_chunks(const job& jb, const std::byte* base, std::size_t c0, 
       for (int k = 0; k < 8; ++k) {
         // Unsigned 8-bit: q − 128 ≡ q XOR 0x80 (mod 256), in [−128, 127].
         const int8x16_t v = jb.code_bias != 0 ? veorq_s8(q[k], vdupq_n_s8(-128)) : q[k];
-        vst1q_s8(o + 128 * g + 16 * k, v);
+        if constexpr (!RowPairs) {
+          vst1q_s8(o + 128 * g + 16 * k, v);
+        } else if (g % 2 == 0) {
+          even[k] = v;
+        } else {
+          const int32x4_t lo = vreinterpretq_s32_s8(even[k]), hi = vreinterpretq_s32_s8(v);
+          vst1q_s8(o + 128 * (g - 1) + 16 * k, vreinterpretq_s8_s32(vzip1q_s32(lo, hi)));  // quad rows +0, +1
+          vst1q_s8(o + 128 * g + 16 * k, vreinterpretq_s8_s32(vzip2q_s32(lo, hi)));        // quad rows +2, +3
+        }
       }
     }
   }
