@@ -1,6 +1,7 @@
 // bitdial/kernels/plane_checks.hpp — the operand checks every SIMD plane kernel (x86 AVX2 / AVX-512,
-// aarch64 NEON / dotprod) makes when a call is prepared outside the front door
-// (x86::prepare_plane_gemm_*, arm::prepare_plane_gemm_arm): one list, one wording.
+// aarch64 NEON / dotprod / i8mm) makes when a call is prepared outside the front door
+// (x86::prepare_plane_gemm_*, arm::prepare_plane_gemm_arm, arm::prepare_plane_gemm_i8mm): one list,
+// one wording.
 #pragma once
 
 #include "bitdial/core/error.hpp"

@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "bitdial/kernels/arm/plane_neon.hpp"
+#include "bitdial/kernels/plane_checks.hpp"
 
 namespace bitdial::arm {
 
@@ -157,20 +158,8 @@ class plane_i8mm_plan {
 inline plane_i8mm_plan prepare_plane_gemm_i8mm(const plane_view& w, const token_batch& x) {
   constexpr const char* where = "arm::prepare_plane_gemm_i8mm";
   BITDIAL_REQUIRE(plane_i8mm_available(), where, ": method = SMMLA (i8mm): this CPU or build cannot run it");
-  BITDIAL_REQUIRE(w.stack != nullptr, where, ": weights: empty view");
+  bitdial::detail::check_plane_operands(w, x, where);
   const bit_plane_stack& s = *w.stack;
-  BITDIAL_REQUIRE(w.bits >= 1 && w.bits <= s.master_bits(), where, ": bits = ", w.bits, ": must be in 1..",
-                  s.master_bits());
-  BITDIAL_REQUIRE(w.rule == rounding::floor || s.is_signed(), where, ": rule = ", to_string(w.rule),
-                  ": double rounding needs a signed master");
-  BITDIAL_REQUIRE(w.row_begin < w.row_end && w.row_end <= s.rows(), where, ": view rows = [", w.row_begin, ", ",
-                  w.row_end, "): outside the stack");
-  BITDIAL_REQUIRE(plane_arm_groups_ok(w), where, ": group = ", s.gran().group,
-                  ": scale groups must be multiples of 16 for this kernel");
-  BITDIAL_REQUIRE(x.tokens > 0, where, ": activations.tokens = 0: nothing to multiply");
-  BITDIAL_REQUIRE(x.codes != nullptr && x.scales != nullptr, where, ": activations: null codes or scales");
-  BITDIAL_REQUIRE(x.cols == w.cols(), where, ": activations.cols = ", x.cols, ": must equal the weight K = ", w.cols());
-  BITDIAL_REQUIRE(x.stride >= x.cols, where, ": activations.stride = ", x.stride, ": less than cols = ", x.cols);
 
   plane_i8mm_plan p;
   p.w_ = w;
