@@ -4,7 +4,10 @@
 // one wording.
 #pragma once
 
+#include <cstddef>
+
 #include "bitdial/core/error.hpp"
+#include "bitdial/core/matrix.hpp"
 #include "bitdial/kernels/activations.hpp"
 #include "bitdial/select/plane_view.hpp"
 
@@ -34,6 +37,16 @@ inline void check_plane_operands(const plane_view& w, const token_batch& x, cons
   BITDIAL_REQUIRE(x.codes != nullptr && x.scales != nullptr, where, ": activations: null codes or scales");
   BITDIAL_REQUIRE(x.cols == w.cols(), where, ": activations.cols = ", x.cols, ": must equal the weight K = ", w.cols());
   BITDIAL_REQUIRE(x.stride >= x.cols, where, ": activations.stride = ", x.stride, ": less than cols = ", x.cols);
+}
+
+/// Throws naming `where` unless [row_begin, row_end) is a non-empty range of the view's rows and y is
+/// tokens × the view's rows: what every prepared plane call checks before it runs a row range.
+inline void check_run_rows(const plane_view& w, std::size_t tokens, matrix_view<float> y, std::size_t row_begin,
+                           std::size_t row_end, const char* where) {
+  BITDIAL_REQUIRE(row_begin < row_end && row_end <= w.rows(), where, ": rows = [", row_begin, ", ", row_end,
+                  "): must be a non-empty range inside [0, ", w.rows(), ")");
+  BITDIAL_REQUIRE(y.data != nullptr && y.rows == tokens && y.cols == w.rows(), where, ": output shape = ", y.rows, "x",
+                  y.cols, ": expected ", tokens, "x", w.rows());
 }
 
 }  // namespace bitdial::detail

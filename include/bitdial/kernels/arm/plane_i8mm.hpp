@@ -182,10 +182,7 @@ inline void run_plane_gemm_i8mm(const plane_i8mm_plan& p, matrix_view<float> y, 
                                 std::size_t row_begin, std::size_t row_end) {
   constexpr const char* where = "arm::run_plane_gemm_i8mm";
   const plane_view& w = p.w_;
-  BITDIAL_REQUIRE(row_begin < row_end && row_end <= w.rows(), where, ": rows = [", row_begin, ", ", row_end,
-                  "): must be a non-empty range inside [0, ", w.rows(), ")");
-  BITDIAL_REQUIRE(y.data != nullptr && y.rows == p.x_.tokens && y.cols == w.rows(), where, ": output shape = ", y.rows,
-                  "x", y.cols, ": expected ", p.x_.tokens, "x", w.rows());
+  bitdial::detail::check_run_rows(w, p.x_.tokens, y, row_begin, row_end, where);
 #if BITDIAL_ARM_I8MM
   constexpr std::size_t RB = tile32x16::rows_per_block;
   const bit_plane_stack& s = *w.stack;

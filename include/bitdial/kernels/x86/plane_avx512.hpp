@@ -696,10 +696,7 @@ inline void run_plane_gemm_avx512(const plane_gemm_plan& p, matrix_view<float> y
                                   std::size_t row_begin, std::size_t row_end) {
   constexpr const char* where = "x86::run_plane_gemm_avx512";
   const plane_view& w = p.w_;
-  BITDIAL_REQUIRE(row_begin < row_end && row_end <= w.rows(), where, ": rows = [", row_begin, ", ", row_end,
-                  "): must be a non-empty range inside [0, ", w.rows(), ")");
-  BITDIAL_REQUIRE(y.data != nullptr && y.rows == p.x_.tokens && y.cols == w.rows(), where, ": output shape = ", y.rows,
-                  "x", y.cols, ": expected ", p.x_.tokens, "x", w.rows());
+  bitdial::detail::check_run_rows(w, p.x_.tokens, y, row_begin, row_end, where);
 #if BITDIAL_X86_SIMD
   constexpr std::size_t RB = tile32x16::rows_per_block;
   const bit_plane_stack& s = *w.stack;
